@@ -66,7 +66,9 @@ def get_settings() -> Settings:
     return Settings()
 
 
-def import_optional(module: str, *, feature: str, extra: str, package: str | None = None) -> ModuleType:
+def import_optional(
+    module: str, *, feature: str, extra: str, package: str | None = None
+) -> ModuleType:
     """Import ``module`` or raise an error naming the extra that provides it."""
     try:
         return importlib.import_module(module)

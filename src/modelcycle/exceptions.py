@@ -140,9 +140,7 @@ class OptionalDependencyError(ModelcycleError, ImportError):
         self.feature = feature
         self.package = package
         self.extra = extra
-        super().__init__(
-            f"{feature} requires {package}: pip install 'modelcycle[{extra}]'"
-        )
+        super().__init__(f"{feature} requires {package}: pip install 'modelcycle[{extra}]'")
 
 
 class ModelcycleWarning(UserWarning):

@@ -21,7 +21,9 @@ _BINS = 20
 _TOP_CATEGORIES = 100
 
 
-def profile_table(table: Table, *, sample_size: int = 5000, random_state: int = 0) -> dict[str, Any]:
+def profile_table(
+    table: Table, *, sample_size: int = 5000, random_state: int = 0
+) -> dict[str, Any]:
     """Summarise ``table`` for drift monitoring (target included when there is one)."""
     frame = table.frame
     columns: dict[str, Any] = {}
@@ -57,7 +59,9 @@ def _profile_column(series: pd.Series, kind: ColumnKind) -> dict[str, Any]:
         base.update(
             mean=float(x.mean()),
             std=float(x.std()),
-            quantiles=dict(zip(map(str, _QUANTILES), np.quantile(x, _QUANTILES).tolist(), strict=True)),
+            quantiles=dict(
+                zip(map(str, _QUANTILES), np.quantile(x, _QUANTILES).tolist(), strict=True)
+            ),
             histogram={"edges": edges.tolist(), "counts": counts.tolist()},
         )
     elif kind in (ColumnKind.CATEGORICAL, ColumnKind.TEXT, ColumnKind.IDENTIFIER) and len(values):
@@ -78,5 +82,7 @@ def _records(frame: pd.DataFrame) -> dict[str, list[Any]]:
         if pd.api.types.is_datetime64_any_dtype(col):
             out[name] = [None if pd.isna(v) else v.isoformat() for v in col]
         else:
-            out[name] = [None if pd.isna(v) else (v.item() if isinstance(v, np.generic) else v) for v in col]
+            out[name] = [
+                None if pd.isna(v) else (v.item() if isinstance(v, np.generic) else v) for v in col
+            ]
     return out

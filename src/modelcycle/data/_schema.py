@@ -130,7 +130,7 @@ def infer_kind(series: pd.Series) -> ColumnKind:
     n_unique = values.nunique()
     if n_unique <= _MAX_CATEGORIES or n_unique <= _MAX_CATEGORY_SHARE * len(values):
         return ColumnKind.CATEGORICAL
-    if strings.str.split().str.len().mean() >= _TEXT_MIN_TOKENS:
+    if strings.str.count(r"\s+").mean() + 1 >= _TEXT_MIN_TOKENS:
         return ColumnKind.TEXT
     return ColumnKind.IDENTIFIER
 

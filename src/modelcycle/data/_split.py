@@ -47,16 +47,22 @@ class Validation:
     def __post_init__(self) -> None:
         if self.kind not in _KINDS:
             raise ParameterError("validation", "Learner", f"one of {_KINDS}", self.kind)
-        if self.kind in ("kfold", "time") and not (isinstance(self.n_splits, int) and self.n_splits >= 2):
-            raise ParameterError("n_splits", f"{self.kind} validation", "an integer >= 2", self.n_splits)
+        if self.kind in ("kfold", "time") and not (
+            isinstance(self.n_splits, int) and self.n_splits >= 2
+        ):
+            raise ParameterError(
+                "n_splits", f"{self.kind} validation", "an integer >= 2", self.n_splits
+            )
         if self.kind == "holdout" and not 0.0 < self.fraction < 1.0:
-            raise ParameterError("fraction", "holdout validation", "a number in (0, 1)", self.fraction)
+            raise ParameterError(
+                "fraction", "holdout validation", "a number in (0, 1)", self.fraction
+            )
         if self.kind == "test" and self.test is None:
             raise ParameterError("test", "test validation", "a Table", None)
 
     @classmethod
     def parse(cls, spec: str | Validation | Table | None) -> Validation:
-        """Build a validation from ``"kfold:5"``, ``"holdout:0.25"``, ``"time:4"`` or a test Table."""
+        """Build from ``"kfold:5"``, ``"holdout:0.25"``, ``"time:4"`` or a test Table."""
         if spec is None:
             return cls()
         if isinstance(spec, Validation):
@@ -101,13 +107,17 @@ class Validation:
         if self.kind == "time":
             order = _time_order(table)
             if n < self.n_splits + 1:
-                raise DataError(f"time validation with {self.n_splits} splits needs more than {n} rows.")
+                raise DataError(
+                    f"time validation with {self.n_splits} splits needs more than {n} rows."
+                )
             return [(order[a], order[b]) for a, b in TimeSeriesSplit(self.n_splits).split(order)]
         if stratify:
             _check_class_counts(y, self.n_splits if self.kind == "kfold" else 2)
         if self.kind == "kfold":
             if n < self.n_splits:
-                raise DataError(f"{self.n_splits}-fold validation needs at least {self.n_splits} rows; got {n}.")
+                raise DataError(
+                    f"{self.n_splits}-fold validation needs at least {self.n_splits} rows; got {n}."
+                )
             kfold = (
                 StratifiedKFold(self.n_splits, shuffle=True, random_state=random_state)
                 if stratify

@@ -44,7 +44,7 @@ class Table:
         return self.schema.task
 
     @property
-    def X(self) -> pd.DataFrame:  # noqa: N802 - the conventional name
+    def X(self) -> pd.DataFrame:
         return self.frame[self.schema.features]
 
     @property
@@ -99,7 +99,9 @@ def _normalise_strings(frame: pd.DataFrame) -> pd.DataFrame:
         col = frame[name]
         if pd.api.types.is_string_dtype(col) or col.dtype == object:
             stripped = col.astype("string").str.strip()
-            frame[name] = stripped.mask(stripped == "").astype(object).where(stripped.notna(), None)
+            frame[name] = (
+                stripped.mask(stripped == "").astype(object).where(stripped.notna(), np.nan)
+            )
     return frame
 
 
@@ -163,7 +165,9 @@ def load_table(
             raise ColumnNotFoundError(col, frame.columns, role="column to drop")
     frame = frame.drop(columns=list(drop or []))
     if frame.empty or len(frame.columns) == 0:
-        raise EmptyTableError(f"The table {label} is empty: it has no rows. Load a table with data.")
+        raise EmptyTableError(
+            f"The table {label} is empty: it has no rows. Load a table with data."
+        )
     frame = _normalise_strings(frame.reset_index(drop=True))
 
     if target is not None and target not in frame.columns:
@@ -224,7 +228,7 @@ def _resolve_target(
                 column=target,
             )
         return resolved, ()
-    classes = tuple(sorted(y.dropna().unique().tolist(), key=str))
+    classes = tuple(_sorted_classes(y.dropna().unique().tolist()))
     if len(classes) < 2:
         raise TargetError(
             f"The target {target!r} of {label} has one class only ({classes[0]!r}): a classifier "
@@ -240,6 +244,14 @@ def _resolve_target(
     if resolved is Task.MULTICLASS and len(classes) == 2:
         resolved = Task.BINARY
     return resolved, tuple(_scalar(c) for c in classes)
+
+
+def _sorted_classes(values: list[Any]) -> list[Any]:
+    """Natural order (5 before 10), falling back to text order for mixed types."""
+    try:
+        return sorted(values)
+    except TypeError:
+        return sorted(values, key=str)
 
 
 def _scalar(value: Any) -> Any:
