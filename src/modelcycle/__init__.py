@@ -7,20 +7,43 @@ The names a user imports live here::
     table = mc.load_table("adult.csv", target="income")
     board = mc.Learner(table).compare(preset="quick")
     mc.register(board.best, "income", alias="production")
+
+Names are imported on first use, so ``import modelcycle.store`` in a server worker does not pay
+for scikit-learn, and the CLI starts fast.
 """
 
-from modelcycle.data import ColumnKind, Schema, Table, Task, Validation, load_table, profile_table
-from modelcycle.exceptions import ModelcycleError, ModelcycleWarning
-from modelcycle.learn import Candidate, Leaderboard, Learner, register
-from modelcycle.registry import Registry
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# public name -> the subpackage that defines it
+_EXPORTS = {
+    "ColumnKind": "modelcycle.data",
+    "Schema": "modelcycle.data",
+    "Table": "modelcycle.data",
+    "Task": "modelcycle.data",
+    "Validation": "modelcycle.data",
+    "load_table": "modelcycle.data",
+    "profile_table": "modelcycle.data",
+    "ModelcycleError": "modelcycle.exceptions",
+    "ModelcycleWarning": "modelcycle.exceptions",
+    "Candidate": "modelcycle.learn",
+    "Leaderboard": "modelcycle.learn",
+    "Learner": "modelcycle.learn",
+    "register": "modelcycle.learn",
+    "Registry": "modelcycle.registry",
+    "MetadataStore": "modelcycle.store",
+}
 
 __all__ = [
     "Candidate",
     "ColumnKind",
     "Leaderboard",
     "Learner",
+    "MetadataStore",
     "ModelcycleError",
     "ModelcycleWarning",
     "Registry",
@@ -33,3 +56,31 @@ __all__ = [
     "profile_table",
     "register",
 ]
+
+if TYPE_CHECKING:
+    from modelcycle.data import (
+        ColumnKind,
+        Schema,
+        Table,
+        Task,
+        Validation,
+        load_table,
+        profile_table,
+    )
+    from modelcycle.exceptions import ModelcycleError, ModelcycleWarning
+    from modelcycle.learn import Candidate, Leaderboard, Learner, register
+    from modelcycle.registry import Registry
+    from modelcycle.store import MetadataStore
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'modelcycle' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

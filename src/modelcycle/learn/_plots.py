@@ -7,7 +7,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from plotly.io import to_html
 from sklearn.metrics import confusion_matrix, roc_curve
 
 from modelcycle.data import Task
@@ -77,13 +76,3 @@ def _predicted_vs_actual(oof: pd.DataFrame) -> go.Figure:
         title="Predicted vs actual (validation)", xaxis_title="actual", yaxis_title="predicted"
     )
     return fig
-
-
-def figures_html(figures: dict[str, go.Figure], title: str) -> str:
-    """One self-contained HTML page (plotly.js inlined once, so it works offline)."""
-    parts = []
-    for i, fig in enumerate(figures.values()):
-        parts.append(to_html(fig, full_html=False, include_plotlyjs=(i == 0)))
-    body = "\n".join(parts)
-    head = f"<meta charset='utf-8'><title>{title}</title>"
-    return f"<!doctype html><html><head>{head}</head><body><h1>{title}</h1>{body}</body></html>"

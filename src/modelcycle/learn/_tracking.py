@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from modelcycle.data import Table, Validation
-from modelcycle.learn._plots import assessment_figures, figures_html
+from modelcycle.learn._plots import assessment_figures
 from modelcycle.registry import Registry
+from modelcycle.report import Section, render_page
 
 if TYPE_CHECKING:
     from modelcycle.learn._candidate import Candidate
@@ -53,7 +54,11 @@ def track_candidate(session: Session, candidate: Candidate) -> str:
             candidate.table.task, candidate.oof, candidate.table.schema.classes
         )
         if figures:
-            artifacts["assessment.html"] = figures_html(figures, f"{candidate.label}: validation")
+            page = render_page(
+                f"{candidate.label}: validation",
+                [Section("Assessment", figures=list(figures.values()))],
+            )
+            artifacts["assessment.html"] = page
     tags: dict[str, Any] = {
         "modelcycle.family": candidate.name,
         "modelcycle.status": candidate.status,
