@@ -24,8 +24,15 @@ models_app = typer.Typer(
 )
 app.add_typer(models_app, name="models")
 
-console = Console()
-err_console = Console(stderr=True)
+
+def _console(stderr: bool = False) -> Console:
+    # Piped output (CI logs, files) has no terminal width; 80 columns would crush tables.
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, width=None if stream.isatty() else 150)
+
+
+console = _console()
+err_console = _console(stderr=True)
 
 # Exit codes: 0 success, 1 the operation failed on bad input or state (the message says why),
 # 2 the command line itself is wrong (Typer), 70 an internal error (a bug to report).

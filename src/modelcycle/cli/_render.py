@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 import orjson
+from rich import box
 from rich.table import Table as RichTable
 
 from modelcycle.learn import METRICS, Leaderboard
@@ -27,34 +28,43 @@ def human_bytes(n: float) -> str:
     return f"{n:.1f} GB"
 
 
+def compact(n: float) -> str:
+    """1234567 -> '1.2M': rates and counts that fit a narrow column."""
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.1f}{unit}"
+    return f"{n:.0f}"
+
+
 def leaderboard_table(board: Leaderboard, title: str) -> RichTable:
-    metrics = [m for m in METRICS if any(m in c.metrics for c in board)]
-    table = RichTable(title=title, header_style="bold")
+    """The ranking metric with its spread first, the task's other metrics after it."""
+    others = [m for m in METRICS if m != board.metric and any(m in c.metrics for c in board)]
+    table = RichTable(title=title, header_style="bold", box=box.SIMPLE_HEAD)
     table.add_column("#", justify="right")
-    table.add_column("model")
-    for m in metrics:
-        style = "bold green" if m == board.metric else None
-        table.add_column(
-            m + (" ▲" if METRICS[m].greater_is_better else " ▼"), justify="right", style=style
-        )
+    table.add_column("model", no_wrap=True)
+    arrow = "▲" if METRICS[board.metric].greater_is_better else "▼"
+    table.add_column(f"{board.metric} {arrow}", justify="right", style="bold green", no_wrap=True)
+    for m in others:
+        table.add_column(m, justify="right")
     table.add_column("fit s", justify="right")
     table.add_column("rows/s", justify="right")
-    table.add_column("size", justify="right")
+    table.add_column("size", justify="right", no_wrap=True)
     table.add_column("status")
     for rank, c in enumerate(board, start=1):
-        cells = [
-            f"{fmt(c.metrics.get(m))} ± {fmt(c.metrics_std.get(m), 3)}" if m in c.metrics else "–"
-            for m in metrics
-        ]
-        status = "ok" if c.ok else f"[red]{c.status}[/]"
+        main = (
+            f"{fmt(c.metrics[board.metric])} ± {fmt(c.metrics_std.get(board.metric), 3)}"
+            if board.metric in c.metrics
+            else "–"
+        )
         table.add_row(
             str(rank),
             c.name,
-            *cells,
+            main,
+            *[fmt(c.metrics.get(m)) for m in others],
             fmt(c.fit_seconds, 2),
-            f"{c.predict_rows_per_second:,.0f}" if c.ok else "–",
+            compact(c.predict_rows_per_second) if c.ok else "–",
             human_bytes(c.size_bytes) if c.ok else "–",
-            status,
+            "ok" if c.ok else f"[red]{c.status}[/]",
         )
     return table
 
