@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -75,3 +77,30 @@ def wine(data_dir: Path) -> pd.DataFrame:
 def bike_sample(data_dir: Path) -> pd.DataFrame:
     frame = pd.read_csv(data_dir / "bike_hourly.csv")
     return frame.drop(columns=["instant", "casual", "registered"]).head(3000)
+
+
+Cli = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def cli(clean_environ: Path) -> Cli:
+    """Run ``modelcycle ARGS`` as a user would: a real process in this test's home folder."""
+
+    def run(
+        *args: str, home: Path | None = None, timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
+        env = {
+            **os.environ,
+            "MODELCYCLE_HOME": str(home or clean_environ),
+            "OMP_NUM_THREADS": "1",
+            "COLUMNS": "160",
+        }
+        return subprocess.run(
+            [sys.executable, "-m", "modelcycle", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=timeout,
+        )
+
+    return run

@@ -36,25 +36,47 @@ _EXPORTS = {
     "register": "modelcycle.learn",
     "Registry": "modelcycle.registry",
     "MetadataStore": "modelcycle.store",
+    "explore": "modelcycle.explore",
+    "Exploration": "modelcycle.explore",
+    "rank_features": "modelcycle.features",
+    "Ranking": "modelcycle.features",
+    "select_features": "modelcycle.features",
+    "permutation_ranking": "modelcycle.features",
+    "explain": "modelcycle.learn",
+    "Explanation": "modelcycle.learn",
+    "session_report": "modelcycle.learn",
+    "ClusterCandidate": "modelcycle.learn",
+    "profile_clusters": "modelcycle.learn",
 }
 
 __all__ = [
     "Candidate",
+    "ClusterCandidate",
     "ColumnKind",
+    "Explanation",
+    "Exploration",
     "Leaderboard",
     "Learner",
     "MetadataStore",
     "ModelcycleError",
     "ModelcycleWarning",
+    "Ranking",
     "Registry",
     "Schema",
     "Table",
     "Task",
     "Validation",
     "__version__",
+    "explain",
+    "explore",
     "load_table",
+    "permutation_ranking",
+    "profile_clusters",
     "profile_table",
+    "rank_features",
     "register",
+    "select_features",
+    "session_report",
 ]
 
 if TYPE_CHECKING:
@@ -68,7 +90,19 @@ if TYPE_CHECKING:
         profile_table,
     )
     from modelcycle.exceptions import ModelcycleError, ModelcycleWarning
-    from modelcycle.learn import Candidate, Leaderboard, Learner, register
+    from modelcycle.explore import Exploration, explore
+    from modelcycle.features import Ranking, permutation_ranking, rank_features, select_features
+    from modelcycle.learn import (
+        Candidate,
+        ClusterCandidate,
+        Explanation,
+        Leaderboard,
+        Learner,
+        explain,
+        profile_clusters,
+        register,
+        session_report,
+    )
     from modelcycle.registry import Registry
     from modelcycle.store import MetadataStore
 

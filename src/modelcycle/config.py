@@ -9,9 +9,10 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 from types import ModuleType
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from modelcycle.exceptions import OptionalDependencyError
 
@@ -26,6 +27,26 @@ class Settings(BaseSettings):
     registry_uri: str | None = None
     store_uri: str | None = None
     log_dir: Path | None = None
+
+    # The server (`modelcycle serve` sets these from its flags for its worker processes).
+    # Which aliases are served: a comma-separated list in MODELCYCLE_SERVE_ALIASES.
+    serve_aliases: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["production"])
+    serve_poll_interval: float = 5.0
+    serve_require_keys: bool = False
+    serve_max_body_bytes: int = 4 * 1024 * 1024
+    serve_max_batch_rows: int = 10_000
+    serve_request_timeout: float = 30.0
+    serve_log_predictions: bool = True
+    serve_log_queue: int = 10_000
+    serve_log_flush_rows: int = 5_000
+    serve_log_flush_interval: float = 5.0
+
+    @field_validator("serve_aliases", mode="before")
+    @classmethod
+    def _split_aliases(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     def resolved_home(self) -> Path:
         home = self.home.expanduser().resolve()

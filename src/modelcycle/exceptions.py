@@ -11,7 +11,8 @@ Messages follow one template: what happened, why, and what to do about it.
     │   ├── TableNotFoundError      the file does not exist
     │   ├── EmptyTableError         no rows (or no usable columns)
     │   ├── ColumnNotFoundError     a named column is absent (carries suggestions)
-    │   └── TargetError             the target cannot be learned (one class, all missing, ...)
+    │   ├── TargetError             the target cannot be learned (one class, all missing, ...)
+    │   └── ColumnMismatchError     two tables to compare do not have the columns asked for
     ├── LearnError                  training failed for every candidate, or a candidate is unusable
     ├── RegistryError               the registry refused or lost something
     │   ├── ModelNotFoundError      no such model, version or alias
@@ -20,7 +21,8 @@ Messages follow one template: what happened, why, and what to do about it.
     └── OptionalDependencyError     an extra is not installed
 
     ModelcycleWarning               something to act on that is not an error
-    └── DataWarning                 a table looks suspicious (leakage, constant column, ...)
+    ├── DataWarning                 a table looks suspicious (leakage, constant column, ...)
+    └── DriftWarning                a drift check cannot reach the decision it was asked for
 """
 
 from __future__ import annotations
@@ -99,6 +101,17 @@ class TargetError(DataError):
         super().__init__(message)
 
 
+class ColumnMismatchError(DataError):
+    """Two tables compared column by column (drift) lack columns the comparison needs.
+
+    ``missing`` maps each side (``"reference"``, ``"current"``) to the columns it lacks.
+    """
+
+    def __init__(self, message: str, missing: dict[str, list[str]]) -> None:
+        self.missing = missing
+        super().__init__(message)
+
+
 class LearnError(ModelcycleError):
     """Training failed, or a candidate cannot be used."""
 
@@ -151,12 +164,18 @@ class DataWarning(ModelcycleWarning):
     """A table looks suspicious: likely leakage, a constant column, an identifier."""
 
 
+class DriftWarning(ModelcycleWarning):
+    """A drift check cannot reach the decision it was asked for (too few permutations, ...)."""
+
+
 __all__ = [
     "ArtifactIntegrityError",
+    "ColumnMismatchError",
     "ColumnNotFoundError",
     "ConfigError",
     "DataError",
     "DataWarning",
+    "DriftWarning",
     "EmptyTableError",
     "LearnError",
     "ModelNotFoundError",

@@ -3,24 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
+from subprocess import CompletedProcess
 
 import pandas as pd
 import pytest
 
-
-def run(*args: str, home: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "MODELCYCLE_HOME": str(home), "OMP_NUM_THREADS": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "modelcycle", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=timeout,
-    )
+CliRunner = Callable[..., CompletedProcess[str]]
 
 
 @pytest.fixture
@@ -30,8 +20,8 @@ def adult_csv(tmp_path: Path, adult_sample: pd.DataFrame) -> Path:
     return path
 
 
-def test_learn_json_register_and_models(home: Path, adult_csv: Path) -> None:
-    out = run(
+def test_learn_json_register_and_models(home: Path, adult_csv: Path, cli: CliRunner) -> None:
+    out = cli(
         "learn",
         str(adult_csv),
         "--target",
@@ -52,19 +42,19 @@ def test_learn_json_register_and_models(home: Path, adult_csv: Path) -> None:
     assert result["metric"] == "roc_auc" and len(result["leaderboard"]) == 2
     assert result["registered"] == {"name": "income", "version": 1, "alias": "production"}
 
-    listed = run("models", "list", "--json", home=home)
+    listed = cli("models", "list", "--json", home=home)
     assert listed.returncode == 0, listed.stderr
     models = json.loads(listed.stdout)
     assert models[0]["name"] == "income"
 
-    shown = run("models", "show", "income", "--json", home=home)
+    shown = cli("models", "show", "income", "--json", home=home)
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)[0]["aliases"] == ["production"]
-    assert "model income" in run("models", "show", "income", home=home).stdout
+    assert "model income" in cli("models", "show", "income", home=home).stdout
 
 
-def test_learn_prints_a_table(home: Path, adult_csv: Path) -> None:
-    out = run(
+def test_learn_prints_a_table(home: Path, adult_csv: Path, cli: CliRunner) -> None:
+    out = cli(
         "learn",
         str(adult_csv),
         "--target",
@@ -94,9 +84,13 @@ def test_learn_prints_a_table(home: Path, adult_csv: Path) -> None:
     ids=["missing-file", "unknown-target", "wrong-metric", "bad-validation", "unknown-model"],
 )
 def test_bad_input_gives_one_line_and_exit_1(
-    home: Path, adult_csv: Path, args: list[str], message: str
+    home: Path,
+    adult_csv: Path,
+    args: list[str],
+    message: str,
+    cli: CliRunner,
 ) -> None:
-    out = run(*[a.replace("{csv}", str(adult_csv)) for a in args], home=home)
+    out = cli(*[a.replace("{csv}", str(adult_csv)) for a in args], home=home)
     assert out.returncode == 1, out.stderr
     assert message in out.stderr
     assert "Traceback" not in out.stderr
@@ -105,6 +99,6 @@ def test_bad_input_gives_one_line_and_exit_1(
     )  # one logical line, wrapped by the terminal width
 
 
-def test_usage_error_exits_2(home: Path) -> None:
-    out = run("learn", home=home)
+def test_usage_error_exits_2(home: Path, cli: CliRunner) -> None:
+    out = cli("learn", home=home)
     assert out.returncode == 2

@@ -1,6 +1,17 @@
 """The `modelcycle` command line (Typer + Rich): thin, every command calls the library."""
 
-from modelcycle.cli import _demo, _learn, _models  # noqa: F401  (register the commands)
+from modelcycle.cli import (  # noqa: F401  (register the commands)
+    _demo,
+    _deploy,
+    _drift,
+    _explain,
+    _explore,
+    _keys,
+    _learn,
+    _models,
+    _rank,
+    _serve,
+)
 from modelcycle.cli._app import app, run_main
 
 

@@ -11,6 +11,7 @@ from sklearn.pipeline import Pipeline
 
 from modelcycle.data import Table
 from modelcycle.exceptions import LearnError
+from modelcycle.learn._assess import Inspection
 from modelcycle.learn._metrics import METRICS
 from modelcycle.learn._recipe import pipeline_from_recipe
 
@@ -21,7 +22,8 @@ class Candidate:
 
     ``metrics`` and ``metrics_std`` hold the validation mean and standard deviation across folds.
     ``pipeline`` is the model refit on all training data; it is ``None`` until :meth:`refit`
-    runs (the Learner refits the best candidate itself).
+    runs (the Learner refits the best candidate itself). ``inspection`` holds the feature
+    importance and partial dependence of the last validation fold's model.
     """
 
     name: str
@@ -38,6 +40,7 @@ class Candidate:
     run_id: str | None = None
     oof: pd.DataFrame | None = field(default=None, repr=False)
     pipeline: Pipeline | None = field(default=None, repr=False)
+    inspection: Inspection | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:

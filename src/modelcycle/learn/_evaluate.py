@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import pickle
 import time
 from dataclasses import dataclass, field
@@ -12,8 +13,11 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from modelcycle.data import Table, Validation
+from modelcycle.learn._assess import Inspection, inspect_pipeline
 from modelcycle.learn._metrics import score
 from modelcycle.learn._presets import get_spec
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -26,6 +30,7 @@ class Evaluation:
     predict_rows: list[int]
     size_bytes: int
     oof: pd.DataFrame = field(default_factory=pd.DataFrame)
+    inspection: Inspection | None = None
 
 
 def predict_frame(pipeline: Pipeline, X: pd.DataFrame, classes: tuple[Any, ...]) -> pd.DataFrame:
@@ -55,8 +60,14 @@ def evaluate(
     validation: Validation,
     params: dict[str, Any],
     random_state: int,
+    inspect: bool = False,
 ) -> Evaluation:
-    """Fit and score ``family`` on every fold of ``validation``."""
+    """Fit and score ``family`` on every fold of ``validation``.
+
+    With ``inspect``, the last fold's model is also inspected (importance, partial dependence)
+    on that fold's validation rows: here, in the worker, where the fitted model already is and
+    the cost counts against the candidate's time limit.
+    """
     spec = get_spec(family, table.task)
     schema = table.schema
     result = Evaluation([], [], [], [], 0)
@@ -86,5 +97,18 @@ def evaluate(
         oof_parts.append(pred)
     if pipeline is not None:
         result.size_bytes = len(pickle.dumps(pipeline))
+        if inspect:
+            try:
+                result.inspection = inspect_pipeline(
+                    pipeline,
+                    fold.valid.X,
+                    fold.valid.y,
+                    table.task,
+                    schema.classes,
+                    categorical=schema.categorical,
+                    random_state=random_state,
+                )
+            except Exception:  # the assessment is a bonus: a validated model stays valid
+                logger.warning("could not inspect %s", family, exc_info=True)
     result.oof = pd.concat(oof_parts, ignore_index=True) if oof_parts else pd.DataFrame()
     return result

@@ -46,11 +46,13 @@ class Metric:
 
 _CLASSIFICATION = frozenset({Task.BINARY, Task.MULTICLASS})
 _REGRESSION = frozenset({Task.REGRESSION})
+_CLUSTERING = frozenset({Task.CLUSTERING})
 
 #: Every metric :func:`score` computes, by name. F1 is of the positive class (the second of the
 #: sorted classes) for binary tasks and macro-averaged for multiclass ones; multiclass ROC AUC is
 #: one-vs-rest, weighted by class prevalence; MAPE is a fraction (0.1 = 10 %) and explodes when
-#: true values are near 0.
+#: true values are near 0. Clustering metrics are internal validity indices computed by
+#: :func:`~modelcycle.learn.cluster_scores` (BIC only for Gaussian mixtures), not by :func:`score`.
 METRICS: Mapping[str, Metric] = MappingProxyType(
     {
         m.name: m
@@ -64,6 +66,10 @@ METRICS: Mapping[str, Metric] = MappingProxyType(
             Metric("mae", "Mean absolute error", _REGRESSION, False),
             Metric("r2", "R²", _REGRESSION, True),
             Metric("mape", "Mean absolute percentage error", _REGRESSION, False),
+            Metric("silhouette", "Silhouette", _CLUSTERING, True),
+            Metric("davies_bouldin", "Davies-Bouldin index", _CLUSTERING, False),
+            Metric("calinski_harabasz", "Calinski-Harabasz index", _CLUSTERING, True),
+            Metric("bic", "Bayesian information criterion", _CLUSTERING, False),
         )
     }
 )

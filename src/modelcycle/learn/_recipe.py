@@ -8,9 +8,10 @@ from typing import Any
 
 from sklearn.pipeline import Pipeline
 
-from modelcycle.data import Schema, Table, Validation
+from modelcycle.data import Schema, Table, Task, Validation
 from modelcycle.exceptions import ConfigError
-from modelcycle.learn._presets import get_spec
+from modelcycle.learn._cluster import get_cluster_spec
+from modelcycle.learn._presets import ModelSpec, get_spec
 
 RECIPE_VERSION = 1
 _LIBRARIES = ("modelcycle", "scikit-learn", "lightgbm", "pandas", "numpy")
@@ -24,6 +25,11 @@ def _versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return out
+
+
+def _family_spec(family: str, task: Task) -> ModelSpec:
+    """The spec of ``family``: clustering families have a registry of their own."""
+    return get_cluster_spec(family) if task is Task.CLUSTERING else get_spec(family, task)
 
 
 def make_recipe(
@@ -47,7 +53,7 @@ def make_recipe(
         "target": schema.target,
         "features": schema.features,
         "schema": schema.to_dict(),
-        "preprocessing": get_spec(family, schema.task).preprocessing,
+        "preprocessing": _family_spec(family, schema.task).preprocessing,
         "validation": validation.describe(),
         "random_state": random_state,
         "data": {
@@ -62,9 +68,15 @@ def make_recipe(
 
 def pipeline_from_recipe(recipe: dict[str, Any]) -> Pipeline:
     """An unfitted pipeline built exactly as the recipe says (for retraining)."""
+    if recipe.get("source") == "automl":
+        # AutoML recipes can describe ensembles and engineered features, which the automl
+        # package (a layer above learn) builds; imported here so learn does not depend on it.
+        from modelcycle.automl._pipeline import pipeline_from_recipe as automl_pipeline
+
+        return automl_pipeline(recipe)
     try:
         schema = Schema.from_dict(recipe["schema"]).with_features(list(recipe["features"]))
-        spec = get_spec(recipe["family"], schema.task)
+        spec = _family_spec(recipe["family"], schema.task)
         return spec.build(schema, params=recipe["params"], random_state=recipe["random_state"])
     except KeyError as exc:
         raise ConfigError(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import io
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from modelcycle.data import Table, Validation
-from modelcycle.learn._plots import assessment_figures
+from modelcycle.learn._cluster_candidate import ClusterCandidate
+from modelcycle.learn._plots import assessment_artifacts, candidate_figures
 from modelcycle.registry import Registry
-from modelcycle.report import Section, render_page
 
 if TYPE_CHECKING:
     from modelcycle.learn._candidate import Candidate
@@ -50,15 +51,12 @@ def track_candidate(session: Session, candidate: Candidate) -> str:
         buffer = io.BytesIO()
         candidate.oof.to_parquet(buffer, index=False)
         artifacts["oof_predictions.parquet"] = buffer.getvalue()
-        figures = assessment_figures(
-            candidate.table.task, candidate.oof, candidate.table.schema.classes
-        )
+        figures = candidate_figures(candidate)
         if figures:
-            page = render_page(
-                f"{candidate.label}: validation",
-                [Section("Assessment", figures=list(figures.values()))],
-            )
-            artifacts["assessment.html"] = page
+            artifacts.update(assessment_artifacts(f"{candidate.label}: validation", figures))
+    if isinstance(candidate, ClusterCandidate) and candidate.ok:
+        # What each cluster is: the reason to open a clustering's run at all.
+        artifacts["clusters.json"] = json.dumps(candidate.summary(), indent=2)
     tags: dict[str, Any] = {
         "modelcycle.family": candidate.name,
         "modelcycle.status": candidate.status,

@@ -1,0 +1,222 @@
+"""A model version made ready to serve, and the prediction path requests take through it.
+
+:func:`predict_rows` is the whole path without HTTP (rows in, predictions out); the server runs
+the same steps on a request body (:func:`predict_body`). Benchmarks measure the one against the
+other to see what HTTP costs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import orjson
+
+from modelcycle.registry import LoadedModel
+from modelcycle.serve._errors import RequestError
+from modelcycle.serve._inputs import (
+    Batch,
+    InputSpec,
+    batch_from_payload,
+    batch_from_rows,
+    parse_batch,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """What a model said about a batch.
+
+    Attributes
+    ----------
+    predictions
+        One prediction per row, as plain JSON values.
+    probabilities
+        One ``{class: probability}`` mapping per row when the model gives probabilities (class
+        labels as strings, since JSON keys are), else ``None``.
+    """
+
+    predictions: list[Any]
+    probabilities: list[dict[str, float]] | None
+
+    def outputs(self) -> Sequence[Mapping[str, Any]]:
+        """Each row's output as the log stores it, built on first access."""
+        return _Outputs(self)
+
+
+class _Outputs(Sequence[Mapping[str, Any]]):
+    __slots__ = ("_prediction", "_rows")
+
+    def __init__(self, prediction: Prediction) -> None:
+        self._prediction = prediction
+        self._rows: list[dict[str, Any]] | None = None
+
+    def _materialise(self) -> list[dict[str, Any]]:
+        if self._rows is None:
+            p = self._prediction
+            if p.probabilities is None:
+                self._rows = [{"prediction": v} for v in p.predictions]
+            else:
+                self._rows = [
+                    {"prediction": v, "probabilities": q}
+                    for v, q in zip(p.predictions, p.probabilities, strict=True)
+                ]
+        return self._rows
+
+    def __len__(self) -> int:
+        return len(self._prediction.predictions)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._materialise()[index]
+
+    def __iter__(self) -> Iterator[Mapping[str, Any]]:
+        return iter(self._materialise())
+
+
+@dataclass(frozen=True, eq=False)
+class ServedModel:
+    """A loaded model version with what serving it needs worked out once.
+
+    Build it with :meth:`prepare`; it is immutable, so a request that picked it up keeps a
+    consistent model even if a newer version is swapped in meanwhile.
+
+    Attributes
+    ----------
+    model
+        The loaded version (pipeline, signature, input example, recipe, ...).
+    spec
+        The input columns requests are checked against.
+    classes
+        The class labels as JSON keys (strings) when the model gives probabilities.
+    loaded_at
+        When this version was loaded (UTC).
+    """
+
+    model: LoadedModel
+    spec: InputSpec
+    classes: tuple[str, ...] | None
+    loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    _transform: Any = None
+    _final: Any = None
+
+    @classmethod
+    def prepare(cls, model: LoadedModel) -> ServedModel:
+        """Work out the input spec and the fastest way to call the pipeline.
+
+        A scikit-learn ``Pipeline`` is split into its transforming steps and its final
+        estimator, so a model with probabilities transforms each batch once rather than once for
+        ``predict`` and again for ``predict_proba``.
+        """
+        from sklearn.pipeline import Pipeline
+
+        pipeline = model.pipeline
+        spec = InputSpec.from_model(model)
+        classes = None
+        if hasattr(pipeline, "predict_proba") and getattr(pipeline, "classes_", None) is not None:
+            classes = tuple(_label(c) for c in pipeline.classes_)
+        transform = final = None
+        if isinstance(pipeline, Pipeline) and len(pipeline.steps) > 1:
+            transform, final = pipeline[:-1], pipeline.steps[-1][1]
+        return cls(model, spec, classes, _transform=transform, _final=final)
+
+    @property
+    def name(self) -> str:
+        """The registered model's name."""
+        return self.model.name
+
+    @property
+    def version(self) -> int:
+        """The version number."""
+        return self.model.version
+
+    def predict(self, batch: Batch) -> Prediction:
+        """Predict a validated batch.
+
+        Raises
+        ------
+        RequestError
+            (422) If the model raises on these values: they passed the signature checks, so
+            the message is the model's own (an unseen category, an infinite value, ...).
+        """
+        frame = batch.frame()
+        try:
+            if self._final is not None:
+                features = self._transform.transform(frame)
+                predicted = self._final.predict(features)
+                proba = self._final.predict_proba(features) if self.classes else None
+            else:
+                predicted = self.model.pipeline.predict(frame)
+                proba = self.model.pipeline.predict_proba(frame) if self.classes else None
+        except (MemoryError, RecursionError):
+            raise
+        except Exception as exc:
+            raise RequestError(
+                422,
+                "model_error",
+                f"{self.name} version {self.version} could not predict these rows: "
+                f"{type(exc).__name__}: {_first_line(exc)}. The values match the model's "
+                "signature but not what it can handle; check them against the training data.",
+            ) from exc
+        predictions = np.asarray(predicted).tolist()
+        probabilities = None
+        if proba is not None and self.classes is not None:
+            keys = self.classes
+            probabilities = [dict(zip(keys, row, strict=True)) for row in proba.tolist()]
+        return Prediction(predictions, probabilities)
+
+    def warm_up(self) -> Prediction:
+        """Predict the registered input example through the JSON path requests take.
+
+        The example goes through JSON first, so warm-up proves that what a client would send
+        is accepted, and pays the first-call costs (imports, caches) before traffic does.
+        """
+        example = self.model.input_example
+        if example.empty:
+            raise RequestError(
+                500,
+                "no_input_example",
+                f"{self.name} version {self.version} has no input example to warm up on. "
+                "Register it with modelcycle (mc.register), which stores one.",
+            )
+        records = orjson.loads(
+            orjson.dumps(
+                example.to_dict(orient="records"),
+                default=str,
+                option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS,
+            )
+        )
+        batch = batch_from_payload({"inputs": records}, self.spec, max_rows=len(records))
+        return self.predict(batch)
+
+
+def predict_rows(model: ServedModel, rows: Sequence[Mapping[str, Any]]) -> Prediction:
+    """Check, convert and predict rows given in Python: the server's path without HTTP.
+
+    Examples
+    --------
+    >>> served = ServedModel.prepare(registry.load("income", alias="production"))  # doctest: +SKIP
+    >>> predict_rows(served, [{"age": 41, "workclass": "Private"}]).predictions  # doctest: +SKIP
+    ['<=50K']
+    """
+    return model.predict(batch_from_rows(rows, model.spec))
+
+
+def predict_body(model: ServedModel, body: bytes, max_rows: int) -> tuple[Batch, Prediction]:
+    """Decode, check, convert and predict a JSON request body (see :func:`parse_batch`)."""
+    batch = parse_batch(body, model.spec, max_rows)
+    return batch, model.predict(batch)
+
+
+def _label(value: Any) -> str:
+    if isinstance(value, np.generic):
+        value = value.item()
+    return value if isinstance(value, str) else str(value)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    line = text[0] if text else ""
+    return line if len(line) <= 300 else line[:297] + "..."
