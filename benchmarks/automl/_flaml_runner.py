@@ -15,10 +15,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import flaml  # noqa: E402
-from _splits import CASES, SEED, load_split, positive_class  # noqa: E402
-from flaml import AutoML  # noqa: E402
-from sklearn.metrics import r2_score, roc_auc_score  # noqa: E402
+import flaml
+from _splits import CASES, SEED, load_split, positive_class
+from flaml import AutoML
+from sklearn.metrics import r2_score, roc_auc_score
 
 
 def main(name: str, budget: float, n_jobs: int) -> dict[str, object]:

@@ -47,12 +47,31 @@ _EXPORTS = {
     "session_report": "modelcycle.learn",
     "ClusterCandidate": "modelcycle.learn",
     "profile_clusters": "modelcycle.learn",
+    "deploy": "modelcycle.serve",
+    "rollback": "modelcycle.serve",
+    "retrain": "modelcycle.loop",
+    "compare_versions": "modelcycle.loop",
+    "Policy": "modelcycle.loop",
+    "backtest": "modelcycle.loop",
+    "detect_drift": "modelcycle.monitor",
+    "DriftReport": "modelcycle.monitor",
+    "DriftStatus": "modelcycle.monitor",
+    "model_reference": "modelcycle.monitor",
+    "check_window": "modelcycle.monitor",
+    "Monitor": "modelcycle.monitor",
+    "StreamMonitor": "modelcycle.monitor",
+    "monitor_report": "modelcycle.monitor",
+    "automl": "modelcycle.automl",
+    "AutoMLResult": "modelcycle.automl",
 }
 
 __all__ = [
+    "AutoMLResult",
     "Candidate",
     "ClusterCandidate",
     "ColumnKind",
+    "DriftReport",
+    "DriftStatus",
     "Explanation",
     "Exploration",
     "Leaderboard",
@@ -60,26 +79,40 @@ __all__ = [
     "MetadataStore",
     "ModelcycleError",
     "ModelcycleWarning",
+    "Monitor",
+    "Policy",
     "Ranking",
     "Registry",
     "Schema",
+    "StreamMonitor",
     "Table",
     "Task",
     "Validation",
     "__version__",
+    "automl",
+    "backtest",
+    "check_window",
+    "compare_versions",
+    "deploy",
+    "detect_drift",
     "explain",
     "explore",
     "load_table",
+    "model_reference",
+    "monitor_report",
     "permutation_ranking",
     "profile_clusters",
     "profile_table",
     "rank_features",
     "register",
+    "retrain",
+    "rollback",
     "select_features",
     "session_report",
 ]
 
 if TYPE_CHECKING:
+    from modelcycle.automl import AutoMLResult, automl
     from modelcycle.data import (
         ColumnKind,
         Schema,
@@ -103,7 +136,19 @@ if TYPE_CHECKING:
         register,
         session_report,
     )
+    from modelcycle.loop import Policy, backtest, compare_versions, retrain
+    from modelcycle.monitor import (
+        DriftReport,
+        DriftStatus,
+        Monitor,
+        StreamMonitor,
+        check_window,
+        detect_drift,
+        model_reference,
+        monitor_report,
+    )
     from modelcycle.registry import Registry
+    from modelcycle.serve import deploy, rollback
     from modelcycle.store import MetadataStore
 
 

@@ -41,7 +41,11 @@ class Settings(BaseSettings):
     serve_log_flush_rows: int = 5_000
     serve_log_flush_interval: float = 5.0
 
-    @field_validator("serve_aliases", mode="before")
+    # The monitor: webhooks that receive alerts, comma-separated in MODELCYCLE_WEBHOOKS.
+    # They often hold secrets in their path, so they are never logged whole.
+    webhooks: Annotated[list[str], NoDecode] = Field(default_factory=list, repr=False)
+
+    @field_validator("serve_aliases", "webhooks", mode="before")
     @classmethod
     def _split_aliases(cls, value: object) -> object:
         if isinstance(value, str):

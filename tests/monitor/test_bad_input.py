@@ -175,3 +175,11 @@ def test_duplicate_column_names(make_frame: MakeFrame) -> None:
     frame = pd.concat([make_frame(50, 0), make_frame(50, 1)[["x"]]], axis=1)
     with pytest.raises(DataError, match="duplicate column names"):
         detect_drift(frame, make_frame(50, 2))
+
+
+@pytest.mark.parametrize("spec", ["", "income@", "@prod", "income/v2"])
+def test_bad_model_spec(spec: str) -> None:
+    from modelcycle.monitor import model_reference
+
+    with pytest.raises(ParameterError, match="NAME, NAME@ALIAS or NAME/VERSION"):
+        model_reference(spec)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import math
 import os
-import pickle
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,9 +18,9 @@ from modelcycle.automl._ensemble import select_ensemble
 from modelcycle.automl._executor import LocalExecutor, TrialExecutor
 from modelcycle.automl._pipeline import assemble_ensemble, member_name
 from modelcycle.automl._search import Search, SearchProgress, Trial
-from modelcycle.automl._space import SpaceContext, resolve_families
+from modelcycle.automl._space import FORESTS, SpaceContext, resolve_families
 from modelcycle.automl._tracking import RunRecord, SessionTracker
-from modelcycle.automl._trial import TrialData, fit_member
+from modelcycle.automl._trial import TrialData, class_labels, fit_member
 from modelcycle.data import Table, Task, Validation, load_table
 from modelcycle.exceptions import ColumnNotFoundError, LearnError, ParameterError
 from modelcycle.learn import (
@@ -45,6 +44,12 @@ _CELLS_PER_HOUR = 10_000_000
 _CV_MAX_ROWS = 100_000
 ENSEMBLE_NAME = "ensemble"
 _ENSEMBLE_MARGIN = 1e-4
+# What the result and the recipe say about the ensemble selection.
+_ENSEMBLE_FACTS = ("adopted", "members", "weights", "score", "best_single")
+# Refitting the ensemble (its members in parallel) may take this share of the budget longer
+# than refitting the best model alone: the refit comes on top of the budget, so it must stay
+# small beside it.
+_REFIT_SHARE = 0.1
 
 
 @dataclass
@@ -255,13 +260,13 @@ def automl(
     """
     started = time.perf_counter()
     _check_numbers(budget, n_jobs, max_trials)
-    runner = executor or LocalExecutor(n_jobs or os.cpu_count() or 1)
-    if isinstance(runner, LocalExecutor):
-        runner.prestart()
     table = _load(table, target)
     metric = check_metric(metric or default_metric(table.task), table.task, owner="automl").name
     resolved = _validation(validation, table, float(budget))
     chosen = resolve_families(table.task, families, len(table))
+    runner = executor or LocalExecutor(n_jobs or os.cpu_count() or 1)
+    if isinstance(runner, LocalExecutor):
+        runner.prestart()
     data = TrialData.build(table, resolved, random_state)
     ctx = SpaceContext.of(table, data.train_rows)
     jobs = runner.capacity
@@ -305,9 +310,15 @@ def automl(
         on_trial=(lambda t: tracker.log(_trial_run(t, base_recipe, metric))) if tracker else None,
         progress=progress,
     )
-    trials = search.run(started)
+    try:
+        trials = search.run(started)
+    except BaseException:
+        if tracker is not None:
+            tracker.finish()
+        raise
     best = search.best()
     if best is None:
+        runner.close()
         if tracker is not None:
             tracker.finish()
         reasons = "; ".join(f"{t.name}: {t.status} {t.error or ''}".strip() for t in trials[:5])
@@ -316,15 +327,16 @@ def automl(
             f"Give it a larger budget. {reasons}"
         )
     selection = _ensemble(search, data, metric, table) if ensemble else None
-    members, weights = (
-        (selection["configs"], selection["weights"])
+    scale = len(table) / max(1, data.train_rows)
+    members, weights, costs = (
+        (selection["configs"], selection["weights"], selection["costs"])
         if selection and selection["adopted"]
-        else ([best.config], [1.0])
+        else ([best.config], [1.0], [best.full_fit_seconds * scale])
     )
     search_seconds = time.perf_counter() - started
 
     refit_start = time.perf_counter()
-    pipeline, size = _refit(runner, data, members, weights, table)
+    pipeline, size = _refit(runner, data, members, weights, costs, table)
     refit_seconds = time.perf_counter() - refit_start
 
     candidates = [_candidate(t, _trial_recipe(base_recipe, t.config), table) for t in trials]
@@ -347,7 +359,7 @@ def automl(
     board = Leaderboard(candidates, metric)
     summary = None
     if selection is not None:
-        summary = {k: v for k, v in selection.items() if k != "configs"}
+        summary = {k: v for k, v in selection.items() if k in _ENSEMBLE_FACTS}
     return AutoMLResult(
         best=final,
         leaderboard=board,
@@ -447,6 +459,7 @@ def _candidate(trial: Trial, recipe: dict[str, Any], table: Table) -> Candidate:
         metrics_std=dict(trial.metrics_std),
         fit_seconds=trial.fit_seconds / max(1, trial.steps),
         predict_rows_per_second=trial.predict_rows_per_second,
+        size_bytes=trial.size_bytes,
         error=trial.error,
         run_id=trial.run_id,
     )
@@ -515,7 +528,22 @@ def _ensemble(search: Search, data: TrialData, metric: str, table: Table) -> dic
     chunks = data.chunk_sizes()
     classes = table.schema.classes
     preds = [t.predictions for t in library if t.predictions is not None]
-    chosen = select_ensemble(preds, y, chunks, table.task, metric, classes)
+    # What refitting each on every row costs, from its fits on (fewer) training rows; the
+    # ensemble may cost at most a share of the budget (in core-seconds) beyond its best model.
+    scale = len(table) / max(1, data.train_rows)
+    costs = [t.full_fit_seconds * scale for t in library]
+    cap = costs[0] + _REFIT_SHARE * search.budget
+    chosen = select_ensemble(
+        preds,
+        y,
+        chunks,
+        table.task,
+        metric,
+        classes,
+        costs=costs,
+        max_cost=cap,
+        workers=search.executor.capacity,
+    )
     single = library[0].score
     # An ensemble costs a refit and a prediction per member: it must win by a margin that
     # is more than rounding (a relative 1e-4), not merely tie.
@@ -525,10 +553,11 @@ def _ensemble(search: Search, data: TrialData, metric: str, table: Table) -> dic
     return {
         "adopted": bool(adopted),
         "members": [library[i].name for i in chosen.members],
-        "weights": [round(w, 6) for w in chosen.weights],
+        "weights": list(chosen.weights),
         "score": chosen.score,
         "best_single": single,
         "configs": [library[i].config for i in chosen.members],
+        "costs": [costs[i] for i in chosen.members],
         "predictions": [library[i].predictions for i in chosen.members],
     }
 
@@ -550,7 +579,7 @@ def _ensemble_candidate(
             n: c.get("preprocessing", {}) for n, c in zip(names, configs, strict=True)
         },
         "pipeline": {"members": [dict(c) for c in configs], "weights": list(weights)},
-        "ensemble": {k: v for k, v in selection.items() if k not in ("configs", "predictions")},
+        "ensemble": {k: v for k, v in selection.items() if k in _ENSEMBLE_FACTS},
     }
     pooled = sum(w * p for w, p in zip(weights, selection["predictions"], strict=True))
     y, chunks, classes = data.y_valid(), data.chunk_sizes(), table.schema.classes
@@ -580,7 +609,7 @@ def _all_metrics(
     pred: np.ndarray, y: np.ndarray, table: Table, classes: tuple[Any, ...]
 ) -> dict[str, float]:
     if classes:
-        labels = np.asarray(classes, dtype=object)[pred.argmax(axis=1)]
+        labels = class_labels(classes)[pred.argmax(axis=1)]
         return score(table.task, y, labels, pred, classes)
     return score(table.task, y, pred)
 
@@ -593,7 +622,7 @@ def _oof_frame(
     fold = np.repeat(np.arange(len(chunks)), chunks)
     frame = pd.DataFrame({"fold": fold, "actual": y})
     if classes:
-        frame["prediction"] = np.asarray(classes, dtype=object)[pred.argmax(axis=1)]
+        frame["prediction"] = class_labels(classes)[pred.argmax(axis=1)]
         for j, label in enumerate(classes):
             frame[f"proba_{label}"] = pred[:, j]
     else:
@@ -606,30 +635,35 @@ def _refit(
     data: TrialData,
     members: Sequence[Mapping[str, Any]],
     weights: Sequence[float],
+    costs: Sequence[float],
     table: Table,
 ) -> tuple[Any, int]:
-    """Fit the chosen model on every row: each member in its own job, in parallel."""
-    executor.start(data)
-    fitted: dict[int, Any] = {}
+    """Fit the chosen model on every row: each member in its own job, in parallel, on the
+    search's workers (which hold the data already), the costliest first; a forest gets the
+    cores no other member needs. Closes the executor. Returns the model and its size."""
+    fitted: dict[int, tuple[Any, int]] = {}
+    spare = max(0, executor.capacity - len(members))
     try:
-        pending = list(enumerate(members))
+        pending = sorted(enumerate(members), key=lambda item: -costs[item[0]])
         while pending or executor.running():
             while pending and executor.running() < executor.capacity:
                 index, config = pending.pop(0)
-                executor.submit(str(index), fit_member, (config,), None)
+                threads = 1 + spare if config["family"] in FORESTS else 1
+                spare = 0 if threads > 1 else spare
+                executor.submit(str(index), fit_member, (config, threads), None)
             for result in executor.poll(1.0):
                 if result.status != "ok":
                     raise LearnError(
                         f"Refitting the chosen model on all rows failed: {result.error}"
                     )
-                fitted[int(result.key)] = result.value[0]
+                fitted[int(result.key)] = result.value
     finally:
         executor.close()
-    ordered = [fitted[i] for i in range(len(members))]
+    ordered = [fitted[i][0] for i in range(len(members))]
+    size = sum(fitted[i][1] for i in range(len(members)))
     if len(members) == 1:
-        pipeline = ordered[0]
-    else:
-        pipeline = assemble_ensemble(
-            table.schema, members, weights, ordered, table.y, data.random_state
-        )
-    return pipeline, len(pickle.dumps(pipeline))
+        return ordered[0], size
+    pipeline = assemble_ensemble(
+        table.schema, members, weights, ordered, table.y, data.random_state
+    )
+    return pipeline, size

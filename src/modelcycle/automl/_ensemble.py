@@ -3,13 +3,16 @@ from Libraries of Models", ICML 2004) over the validation predictions of the bes
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.stats import rankdata
 
+from modelcycle.automl._trial import class_labels
 from modelcycle.data import Task
 from modelcycle.learn import METRICS, score
 
@@ -35,20 +38,47 @@ def fold_scores(
     classes: Sequence[Any],
 ) -> list[float]:
     """``metric`` on each validation fold of pooled ``predictions`` (folds in ``chunks``)."""
-    out = []
-    start = 0
-    labels = np.asarray(classes, dtype=object)
-    for size in chunks:
-        part, truth = predictions[start : start + size], y[start : start + size]
-        start += size
+    scorer = _scorer(task, metric, classes)
+    bounds = np.cumsum([0, *chunks])
+    return [scorer(y[a:b], predictions[a:b]) for a, b in itertools.pairwise(bounds)]
+
+
+def _scorer(task: Task, metric: str, classes: Sequence[Any]) -> Callable[..., float]:
+    """A fast ``(truth, predictions) -> score`` for the metrics selection meets most; others
+    go through :func:`~modelcycle.learn.score` (the same numbers, with more checks). Greedy
+    selection scores thousands of candidate averages, so this is most of its cost."""
+    labels = class_labels(classes)
+    if task is Task.BINARY and metric == "roc_auc":
+        positive = classes[1]
+        return lambda truth, pred: _auc(np.asarray(truth == positive, dtype=bool), pred[:, 1])
+    if task.is_classification and metric == "accuracy":
+        return lambda truth, pred: float(np.mean(labels[pred.argmax(axis=1)] == truth))
+    if metric == "rmse":
+        return lambda truth, pred: float(np.sqrt(np.mean((truth - pred) ** 2)))
+    if metric == "r2":
+        return lambda truth, pred: float(
+            1.0 - np.sum((truth - pred) ** 2) / max(np.sum((truth - truth.mean()) ** 2), 1e-300)
+        )
+
+    def general(truth: np.ndarray, pred: np.ndarray) -> float:
         if classes:
-            values = score(
-                task, truth, labels[part.argmax(axis=1)], part, classes, metrics=[metric]
-            )
+            out = score(task, truth, labels[pred.argmax(axis=1)], pred, classes, metrics=[metric])
         else:
-            values = score(task, truth, part, metrics=[metric])
-        out.append(values.get(metric, math.nan))
-    return out
+            out = score(task, truth, pred, metrics=[metric])
+        return out.get(metric, math.nan)
+
+    return general
+
+
+def _auc(positive: np.ndarray, proba: np.ndarray) -> float:
+    """ROC AUC as the Mann-Whitney statistic (tied scores share their average rank): the same
+    number as scikit-learn's, without its input checks, which cost more than the sum."""
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return math.nan
+    ranks = rankdata(proba)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
 def select_ensemble(
@@ -60,6 +90,10 @@ def select_ensemble(
     classes: Sequence[Any],
     *,
     rounds: int = 25,
+    patience: int = 5,
+    costs: Sequence[float] | None = None,
+    max_cost: float | None = None,
+    workers: int = 1,
 ) -> Selection:
     """Forward selection with replacement: start from the best model, and at each round add
     the model (possibly again) whose inclusion in the average scores best; keep the best
@@ -80,6 +114,12 @@ def select_ensemble(
         What is scored, and the class order of the probability columns.
     rounds
         Models added at most.
+    patience
+        Stop after this many rounds without a better ensemble.
+    costs, max_cost, workers
+        Each candidate's cost (seconds to refit it) and the most the distinct members may
+        take to refit on ``workers`` workers at once: a model that would exceed it is not
+        added (the best one always is).
 
     Examples
     --------
@@ -100,15 +140,46 @@ def select_ensemble(
     counts[first] = 1
     total = library[first].astype(np.float64)
     best = (singles[first], counts.copy())
+    stale = 0
     for size in range(2, rounds + 1):
-        trials = [objective((total + p) / size) for p in library]
+        trials = [
+            objective((total + p) / size)
+            if _affordable(counts, j, costs, max_cost, workers)
+            else -math.inf
+            for j, p in enumerate(library)
+        ]
         pick = int(np.argmax(trials))
         counts[pick] += 1
         total = total + library[pick]
         if trials[pick] > best[0]:
-            best = (trials[pick], counts.copy())
+            best, stale = (trials[pick], counts.copy()), 0
+        else:
+            stale += 1
+            if stale >= patience:
+                break
     chosen = np.flatnonzero(best[1])
+    if len(chosen) == 1:
+        return Selection((int(chosen[0]),), (1.0,), sign * best[0])
     weights = best[1][chosen] / best[1].sum()
     return Selection(
         tuple(int(i) for i in chosen), tuple(float(w) for w in weights), sign * best[0]
     )
+
+
+def _affordable(
+    counts: np.ndarray,
+    candidate: int,
+    costs: Sequence[float] | None,
+    most: float | None,
+    workers: int,
+) -> bool:
+    if costs is None or most is None or counts[candidate] > 0:
+        return True
+    members = [costs[int(j)] for j in np.flatnonzero(counts)] + [costs[candidate]]
+    return refit_seconds(members, workers) <= most
+
+
+def refit_seconds(costs: Sequence[float], workers: int) -> float:
+    """Wall time to refit models of these costs on ``workers`` workers at once (a bound that
+    greedy scheduling meets within a factor of two: the longest, or the total spread out)."""
+    return max(max(costs), sum(costs) / max(1, workers))

@@ -9,7 +9,9 @@ futures, ``cancel`` cancels them) without changing the search.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing.forkserver
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -82,11 +84,15 @@ def _serve(conn: Connection, payload: Any) -> None:
         if message is None:
             return
         key, fn, args = message
-        try:
-            conn.send((key, "ok", fn(payload, *args), None))
-        except BaseException as exc:  # report everything; the search decides what it means
-            detail = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"
-            conn.send((key, "failed", None, detail))
+        conn.send((key, *_run(fn, payload, args)))
+
+
+def _run(fn: Callable[..., Any], payload: Any, args: tuple[Any, ...]) -> tuple[str, Any, Any]:
+    """``(status, value, error)`` of one job."""
+    try:
+        return "ok", fn(payload, *args), None
+    except BaseException as exc:  # report everything; the search decides what it means
+        return "failed", None, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=5)}"
 
 
 @dataclass
@@ -102,30 +108,41 @@ class LocalExecutor:
     """Worker processes on this machine, each holding a copy of the payload.
 
     Workers are forked from the Learner's forkserver, which has NumPy, pandas, scikit-learn and
-    LightGBM imported, and are reused from job to job, so a job costs milliseconds of overhead. A job
-    past its time limit is stopped by killing its worker (Python cannot interrupt a fit), and
-    a fresh worker takes its place on the next submit.
+    LightGBM imported, and are reused from job to job, so a job costs milliseconds of overhead.
+    A job past its time limit is stopped by killing its worker (Python cannot interrupt a fit),
+    and a fresh worker takes its place on the next submit.
+
+    The first workers of a process take seconds to start (the forkserver imports the heavy
+    libraries). Rather than idle, this process runs the jobs submitted meanwhile itself, one
+    at a time and single-threaded; they cannot be stopped, so the search sends only steps that
+    bound their own time (see ``run_step``'s ``allowance``).
 
     Parameters
     ----------
     n_jobs
         Worker processes, i.e. jobs at once.
+    inline
+        Run jobs submitted while the workers start in this process.
 
     Examples
     --------
-    >>> executor = LocalExecutor(2)
+    >>> executor = LocalExecutor(2, inline=False)
     >>> executor.start(payload=10)
-    >>> executor.submit("a", pow, (2,), time_limit=5)  # runs pow(10, 2)
+    >>> executor.submit("a", pow, (2,), time_limit=5)  # runs pow(10, 2) in a worker
     >>> [r.value for r in executor.poll(timeout=30)]  # doctest: +SKIP
     [100]
     >>> executor.close()
     """
 
-    def __init__(self, n_jobs: int = 1) -> None:
+    def __init__(self, n_jobs: int = 1, *, inline: bool = True) -> None:
         self.n_jobs = n_jobs
+        self.inline = inline
         self._workers: list[_Worker] = []
         self._payload: Any = None
         self._context: Any = None
+        self._lock = threading.Lock()
+        self._spawner: threading.Thread | None = None
+        self._inline: list[JobResult] = []
 
     @property
     def capacity(self) -> int:
@@ -141,7 +158,17 @@ class LocalExecutor:
     def start(self, payload: Any) -> None:
         self._payload = payload
         self._context = self._context or _context()
-        self._workers = [self._spawn() for _ in range(self.n_jobs)]
+        self._workers, self._inline = [], []
+        self._spawner = threading.Thread(
+            target=self._spawn_all, name="modelcycle-automl-workers", daemon=True
+        )
+        self._spawner.start()
+
+    def _spawn_all(self) -> None:
+        for _ in range(self.n_jobs):
+            worker = self._spawn()
+            with self._lock:
+                self._workers.append(worker)
 
     def _spawn(self) -> _Worker:
         parent, child = self._context.Pipe(duplex=True)
@@ -150,35 +177,56 @@ class LocalExecutor:
         child.close()
         return _Worker(process, parent)
 
+    def _starting(self) -> bool:
+        return self._spawner is not None and self._spawner.is_alive()
+
+    def _snapshot(self) -> list[_Worker]:
+        with self._lock:
+            return list(self._workers)
+
     def submit(
         self, key: str, fn: Callable[..., Any], args: tuple[Any, ...], time_limit: float | None
     ) -> None:
-        for i, worker in enumerate(self._workers):
-            if worker.key is None:
-                if not worker.process.is_alive():
-                    worker = self._workers[i] = self._spawn()
-                worker.conn.send((key, fn, args))
-                worker.key, worker.started, worker.limit = key, time.perf_counter(), time_limit
-                return
+        with self._lock:
+            for i, worker in enumerate(self._workers):
+                if worker.key is None:
+                    if not worker.process.is_alive():
+                        worker = self._workers[i] = self._spawn()
+                    worker.conn.send((key, fn, args))
+                    worker.key, worker.started, worker.limit = key, time.perf_counter(), time_limit
+                    return
+        if self.inline and self._starting():
+            start = time.perf_counter()
+            with threadpool_limits(1):
+                status, value, error = _run(fn, self._payload, args)
+            self._inline.append(JobResult(key, status, value, error, time.perf_counter() - start))
+            return
+        if self._starting():
+            self._spawner.join()  # type: ignore[union-attr]
+            return self.submit(key, fn, args, time_limit)
         raise RuntimeError(f"All {self.n_jobs} workers are busy: poll before submitting more.")
 
     def running(self) -> int:
-        return sum(worker.key is not None for worker in self._workers)
+        busy = sum(worker.key is not None for worker in self._snapshot())
+        return busy + len(self._inline)
 
     def poll(self, timeout: float) -> list[JobResult]:
-        busy = [w for w in self._workers if w.key is not None]
+        results, self._inline = self._inline, []
+        busy = [w for w in self._snapshot() if w.key is not None]
         if not busy:
-            return []
+            if not results and self._starting():
+                self._spawner.join(timeout)  # type: ignore[union-attr]
+            return results
         now = time.perf_counter()
         expiries = [w.started + w.limit - now for w in busy if w.limit is not None]
-        wait_for = max(0.0, min([timeout, *expiries]))
+        wait_for = 0.0 if results else max(0.0, min([timeout, *expiries]))
         ready = set(wait([w.conn for w in busy], timeout=wait_for))
-        results = [self._receive(w) for w in busy if w.conn in ready]
+        results += [self._receive(w) for w in busy if w.conn in ready]
         now = time.perf_counter()
         for worker in busy:
-            if worker.key is not None and worker.limit is not None:
-                if now - worker.started >= worker.limit:
-                    results.append(self._stop(worker, f"the time limit of {worker.limit:.3g} s"))
+            overdue = worker.limit is not None and now - worker.started >= worker.limit
+            if worker.key is not None and overdue:
+                results.append(self._stop(worker, f"the time limit of {worker.limit:.3g} s"))
         return results
 
     def _receive(self, worker: _Worker) -> JobResult:
@@ -208,19 +256,20 @@ class LocalExecutor:
         worker.conn.close()
 
     def cancel(self) -> list[JobResult]:
-        return [
+        finished, self._inline = self._inline, []
+        return finished + [
             self._stop(worker, "the end of the budget")
-            for worker in self._workers
+            for worker in self._snapshot()
             if worker.key is not None
         ]
 
     def close(self) -> None:
+        if self._spawner is not None:
+            self._spawner.join()
         for worker in self._workers:
             if worker.key is None and worker.process.is_alive():
-                try:
+                with contextlib.suppress(OSError):  # it died meanwhile
                     worker.conn.send(None)
-                except OSError:
-                    pass
         for worker in self._workers:
             worker.process.join(1.0)
             if worker.process.is_alive():

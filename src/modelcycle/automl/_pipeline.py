@@ -202,7 +202,8 @@ def pipeline_from_recipe(recipe: Mapping[str, Any]) -> Pipeline:
     --------
     >>> import modelcycle as mc
     >>> result = mc.automl("wine.csv", target="quality", budget=10)  # doctest: +SKIP
-    >>> pipeline_from_recipe(result.best.recipe).fit(result.table.X, result.table.y)  # doctest: +SKIP
+    >>> table = result.table  # doctest: +SKIP
+    >>> pipeline_from_recipe(result.best.recipe).fit(table.X, table.y)  # doctest: +SKIP
     Pipeline(...)
     """
     try:

@@ -91,8 +91,9 @@ def _ensemble_section(result: AutoMLResult) -> Section | None:
         else "not adopted: it does not validate better than the best single model"
     )
     text = [
-        f"Greedy ensemble selection (Caruana et al. 2004) over the best trials: {info['score']:.4f} "
-        f"against {info['best_single']:.4f} for the best single model; {verdict}."
+        "Greedy ensemble selection (Caruana et al. 2004) over the best trials: "
+        f"{info['score']:.4f} against {info['best_single']:.4f} for the best single model; "
+        f"{verdict}."
     ]
     members = pd.DataFrame({"member": info["members"], "weight": info["weights"]})
     return Section("Ensemble", text=text, tables=[members])

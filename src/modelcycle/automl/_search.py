@@ -46,9 +46,12 @@ logger = logging.getLogger(__name__)
 TRIAL_SHARE = 0.35
 # ...but every step gets at least this long (process overhead, a first forest of 32 trees).
 MIN_STEP_SECONDS = 2.0
-# A step is told to finish its fit within this share of its time limit, leaving the rest for
-# predicting and returning before it would be stopped.
+# A step is told to finish its fit within this share of its time (forests then stop growing,
+# boosting stops adding rounds), leaving the rest for predicting and returning. Only a step
+# that ignores it (a slow kNN, a linear model that does not converge) is stopped, and only past
+# its time by this factor plus a second: a kill throws the whole step away.
 _ALLOWANCE = 0.8
+_KILL_FACTOR = 1.5
 # Validation predictions are kept for the best trials only (ensemble selection's library).
 LIBRARY_SIZE = 20
 # How often the loop wakes up to report progress when nothing finishes.
@@ -83,7 +86,9 @@ class Trial:
     steps: int = 0
     train_rows: int = 0
     fit_seconds: float = 0.0
+    full_fit_seconds: float = math.nan
     predict_rows_per_second: float = math.nan
+    size_bytes: int = 0
     error: str | None = None
     run_id: str | None = None
     predictions: np.ndarray | None = field(default=None, repr=False)
@@ -120,8 +125,18 @@ class _Active:
     trial: Any
     record: Trial
     plan: list[int]
-    outcomes: list[StepOutcome] = field(default_factory=list)
+    parallel: bool
+    outcomes: dict[int, StepOutcome] = field(default_factory=dict)
+    submitted: int = 0
+    inflight: int = 0
     max_trees: int | None = None
+
+    def waiting(self) -> bool:
+        """Whether a step of this trial can be submitted now."""
+        return self.submitted < len(self.plan) and (self.parallel or self.inflight == 0)
+
+    def ordered(self) -> list[StepOutcome]:
+        return [self.outcomes[i] for i in self.plan if i in self.outcomes]
 
 
 @contextlib.contextmanager
@@ -170,7 +185,12 @@ class Search:
 
     def run(self, started: float) -> list[Trial]:
         """Search until ``started + budget`` (``time.perf_counter()`` seconds) or until
-        ``max_trials`` have finished; returns every trial in the order they were started."""
+        ``max_trials`` have finished; returns every trial in the order they were started.
+
+        If no trial has finished by the deadline (a budget of a few seconds on a busy
+        machine), the trials under way get to finish their steps, quickly, until one has: a
+        search always returns a model. The executor is left started (its idle workers can
+        refit the chosen model); the caller closes it."""
         optuna = import_optional("optuna", feature="AutoML", extra="automl")
         self._t0 = started
         deadline = started + self.budget
@@ -178,22 +198,38 @@ class Search:
             study = self._study(optuna)
             self.executor.start(self.data)
             try:
-                while True:
-                    now = time.perf_counter()
-                    if now >= deadline:
-                        break
-                    while self.executor.running() < self.executor.capacity and self._may_start():
-                        self._start(study, optuna, deadline)
-                    if not self._active:
-                        break
-                    for result in self.executor.poll(min(_TICK, deadline - now)):
-                        self._on_result(study, optuna, result, deadline)
-                    self._report()
+                self._loop(study, optuna, deadline)
                 for result in self.executor.cancel():
-                    self._on_result(study, optuna, result, deadline)
-            finally:
+                    self._on_result(study, optuna, result, deadline, closing=True)
+                for active in list(self._active.values()):
+                    self._finish(
+                        study, optuna, active, "timeout", "stopped at the end of the budget"
+                    )
+            except BaseException:
                 self.executor.close()
+                raise
         return sorted(self.trials, key=lambda t: t.number)
+
+    def _loop(self, study: Any, optuna: Any, deadline: float) -> None:
+        while True:
+            now = time.perf_counter()
+            overtime = now >= deadline
+            if overtime and (self.best() is not None or not self._active):
+                return
+            while self.executor.running() < self.executor.capacity:
+                waiting = next((a for a in self._active.values() if a.waiting()), None)
+                if waiting is not None:
+                    self._submit(waiting, deadline)
+                elif self._may_start() and time.perf_counter() < deadline:
+                    self._start(study, optuna, deadline)
+                else:
+                    break
+            if not self._active:
+                return
+            wait = _TICK if overtime else min(_TICK, max(0.0, deadline - now))
+            for result in self.executor.poll(wait):
+                self._on_result(study, optuna, result, deadline)
+            self._report()
 
     def _study(self, optuna: Any) -> Any:
         warm = portfolio(self.ctx.task, self.families, self.ctx)
@@ -240,8 +276,8 @@ class Search:
             return
         warm = trial.number < self._n_warm
         full = self.data.full_steps()
-        # Warm starts are strong by construction: they skip the cheap samples (not the folds,
-        # whose scores also give the pruner its first rungs).
+        # Warm starts are strong by construction: they skip the cheap samples, and since they
+        # are never pruned their folds may run at once (a first model arrives sooner).
         plan = full if warm else list(range(len(self.data.steps)))
         record = Trial(
             trial.number,
@@ -251,12 +287,14 @@ class Search:
             started=time.perf_counter() - self._t0,
         )
         self.trials.append(record)
-        active = _Active(trial, record, plan)
+        active = _Active(trial, record, plan, parallel=warm)
         self._active[trial.number] = active
         self._submit(active, deadline)
 
     def _submit(self, active: _Active, deadline: float) -> None:
-        index = active.plan[len(active.outcomes)]
+        index = active.plan[active.submitted]
+        active.submitted += 1
+        active.inflight += 1
         step = self.data.steps[index]
         full_rows = self.data.train_rows
         # A fold gets its part of the trial's time; a sample more than its share of the rows,
@@ -268,38 +306,74 @@ class Search:
             else math.sqrt((step.rows or full_rows) / full_rows)
         )
         remaining = deadline - time.perf_counter()
-        limit = max(0.05, min(remaining, max(MIN_STEP_SECONDS, TRIAL_SHARE * self.budget * share)))
+        if remaining <= 0:  # past the deadline with no model yet: as quick as can be
+            limit = kill = MIN_STEP_SECONDS
+        else:
+            limit = min(remaining, max(MIN_STEP_SECONDS, TRIAL_SHARE * self.budget * share))
+            kill = min(remaining, _KILL_FACTOR * limit + 1.0)
         self.executor.submit(
             f"{active.record.number}:{index}",
             run_step,
             (active.record.config, index, _ALLOWANCE * limit, active.max_trees),
-            limit,
+            kill,
         )
 
     # -- results ----------------------------------------------------------------------------
 
-    def _on_result(self, study: Any, optuna: Any, result: JobResult, deadline: float) -> None:
-        number = int(result.key.split(":")[0])
-        active = self._active[number]
+    def _on_result(
+        self,
+        study: Any,
+        optuna: Any,
+        result: JobResult,
+        deadline: float,
+        *,
+        closing: bool = False,
+    ) -> None:
+        number, index = (int(part) for part in result.key.split(":"))
+        active = self._active.get(number)
+        if active is None:
+            return  # a fold of a trial that already failed
+        active.inflight -= 1
         if result.status != "ok":
             self._finish(study, optuna, active, result.status, error=result.error)
             return
         outcome: StepOutcome = result.value
-        active.outcomes.append(outcome)
-        if active.record.family in FORESTS and active.max_trees is None:
-            active.max_trees = outcome.rounds  # later folds grow no more trees than the first
-        value = self._value(active)
-        step = self.data.steps[active.plan[len(active.outcomes) - 1]]
-        if not math.isfinite(value):
-            self._finish(study, optuna, active, "failed", error=f"{self.metric} is undefined")
-            return
-        active.trial.report(value, step.resource)
+        active.outcomes[index] = outcome
+        if self.data.is_cross_validated and active.record.family in FORESTS:
+            # Later folds grow no more trees than the first, so every fold has as many.
+            active.max_trees = min(active.max_trees or outcome.rounds or 0, outcome.rounds or 0)
         if len(active.outcomes) == len(active.plan):
-            self._finish(study, optuna, active, "ok")
-        elif not active.record.warm_start and active.trial.should_prune():
-            self._finish(study, optuna, active, "pruned")
+            self._report_steps(active)
+            value = self._value(active)
+            if math.isfinite(value):
+                self._finish(study, optuna, active, "ok")
+            else:
+                self._finish(study, optuna, active, "failed", f"{self.metric} is undefined")
+        elif active.parallel:
+            if closing:
+                self._finish(study, optuna, active, "timeout", "stopped at the end of the budget")
         else:
-            self._submit(active, deadline)
+            value = self._value(active)
+            if not math.isfinite(value):
+                self._finish(study, optuna, active, "failed", f"{self.metric} is undefined")
+                return
+            active.trial.report(value, self.data.steps[index].resource)
+            if active.trial.should_prune():
+                self._finish(study, optuna, active, "pruned")
+            elif closing:
+                self._finish(study, optuna, active, "timeout", "stopped at the end of the budget")
+
+    def _report_steps(self, active: _Active) -> None:
+        """Report a finished trial's steps in order (a warm start's folds ran at once): its
+        scores join the pruner's rungs."""
+        if not active.parallel:
+            return
+        for k in range(1, len(active.plan) + 1):
+            done = [active.outcomes[i] for i in active.plan[:k]]
+            scored = done if self.data.is_cross_validated else done[-1:]
+            value = float(np.mean([o.metrics.get(self.metric, math.nan) for o in scored]))
+            if math.isfinite(value):
+                active.trial.report(value, self.data.steps[active.plan[k - 1]].resource)
 
     def _value(self, active: _Active) -> float:
         """The metric the pruner and the sampler see: the mean over the folds run so far, or
@@ -308,7 +382,8 @@ class Search:
         return float(np.mean(scores)) if scores else math.nan
 
     def _scored(self, active: _Active) -> list[StepOutcome]:
-        return active.outcomes if self.data.is_cross_validated else active.outcomes[-1:]
+        done = active.ordered()
+        return done if self.data.is_cross_validated else done[-1:]
 
     def _finish(
         self, study: Any, optuna: Any, active: _Active, status: str, error: str | None = None
@@ -325,7 +400,9 @@ class Search:
             record.metrics_std = {str(m): float(frame[m].std(ddof=0)) for m in frame}
             record.score = record.metrics.get(self.metric, math.nan)
             record.train_rows = scored[-1].train_rows
-            record.fit_seconds = float(sum(o.fit_seconds for o in active.outcomes))
+            record.fit_seconds = float(sum(o.fit_seconds for o in active.outcomes.values()))
+            record.full_fit_seconds = float(np.mean([o.fit_seconds for o in scored]))
+            record.size_bytes = scored[-1].size_bytes
             rows = sum(len(o.predictions) for o in scored)
             seconds = sum(o.predict_seconds for o in scored)
             record.predict_rows_per_second = rows / max(seconds, 1e-9)

@@ -70,6 +70,8 @@ HIGH_CARDINALITY = 10
 _KNN_MAX_ROWS = 100_000
 # The warm start includes a default kNN up to this many training rows.
 _KNN_DEFAULT_ROWS = 10_000
+# Tables with at most this many features have few enough to consider all at every split.
+_FEW_FEATURES = 8
 
 # The encoding choices each family may try for categorical columns. "native" lets LightGBM and
 # histogram boosting split on categories directly; "ordinal" gives them integer codes instead
@@ -277,9 +279,10 @@ def portfolio(task: Task, families: Sequence[str], ctx: SpaceContext) -> list[di
 
     The order is strong and cheap first: default LightGBM, a linear model, then the 300-tree
     forests (the issue's baselines: a default forest beats FLAML's one-minute search on two
-    data sets), histogram boosting, a deeper LightGBM and, on small tables, kNN. Portfolios of defaults that are robust across data sets are FLAML's own zero-shot
-    answer to tight budgets (Kayali & Wang, "Mining Robust Default Configurations for
-    Resource-constrained AutoML", 2022) and auto-sklearn's warm start (Feurer et al. 2015).
+    data sets), histogram boosting, a deeper LightGBM and, on small tables, kNN. Portfolios of
+    defaults that are robust across data sets are FLAML's own zero-shot answer to tight
+    budgets (Kayali & Wang, "Mining Robust Default Configurations for Resource-constrained
+    AutoML", 2022) and auto-sklearn's warm start (Feurer et al. 2015).
     """
     sqrt_share = min(1.0, max(0.1, 1.0 / math.sqrt(ctx.n_features)))
     classification = task.is_classification
@@ -303,9 +306,12 @@ def portfolio(task: Task, families: Sequence[str], ctx: SpaceContext) -> list[di
         "colsample_bytree": 0.7,
         "subsample": 0.8,
     }
-    forest = {"max_features": forest_share, "min_samples_leaf": 1}
+    forest: dict[str, Any] = {"max_features": forest_share, "min_samples_leaf": 1}
     if classification:
         forest["criterion"] = "gini"
+    # Extremely randomised trees draw their thresholds at random; with few features, drawing
+    # the features at random too leaves too little signal per split: they consider all.
+    extra = {**forest, "max_features": 1.0} if ctx.n_features <= _FEW_FEATURES else forest
     hist = {
         "learning_rate": 0.1,
         "max_leaf_nodes": 31,
@@ -319,7 +325,7 @@ def portfolio(task: Task, families: Sequence[str], ctx: SpaceContext) -> list[di
         ("logistic_regression", {"C": 1.0}, "onehot"),
         ("ridge", {"alpha": 1.0}, "onehot"),
         ("random_forest", forest, "ordinal"),
-        ("extra_trees", forest, "ordinal"),
+        ("extra_trees", extra, "ordinal"),
         ("hist_gradient_boosting", hist, "native"),
         ("lightgbm", deep, "native"),
     ]

@@ -10,9 +10,10 @@ trials cheap (Wang et al. 2021).
 
 from __future__ import annotations
 
+import pickle
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +28,7 @@ from modelcycle.automl._space import EARLY_STOPPED, FORESTS, MAX_BOOSTING_ROUNDS
 from modelcycle.data import Fold, Schema, Table, Validation
 from modelcycle.learn import score
 
-__all__ = ["Step", "StepOutcome", "TrialData", "fit_member", "run_step"]
+__all__ = ["Step", "StepOutcome", "TrialData", "class_labels", "fit_member", "run_step"]
 
 # Successive halving's reduction factor: each rung keeps the best third.
 ETA = 3
@@ -132,6 +133,7 @@ class StepOutcome:
     predict_seconds: float
     rounds: int | None
     train_rows: int
+    size_bytes: int = 0
 
 
 def run_step(
@@ -183,7 +185,19 @@ def run_step(
         predictions if schema.classes else None,
         schema.classes or None,
     )
-    return StepOutcome(metrics, predictions, fit_seconds, predict_seconds, rounds, len(train))
+    size = _size(pipeline, family) if step_index == data.full_steps()[-1] else 0
+    return StepOutcome(metrics, predictions, fit_seconds, predict_seconds, rounds, len(train), size)
+
+
+def _size(pipeline: Pipeline, family: str) -> int:
+    """The pickled size of a fitted pipeline; for a forest, its first tree's size times the
+    trees' nodes (pickling hundreds of deep trees would cost as much as growing them)."""
+    if family not in FORESTS:
+        return len(pickle.dumps(pipeline))
+    trees = pipeline.steps[-1][1].estimators_
+    nodes = sum(tree.tree_.node_count for tree in trees)
+    per_node = len(pickle.dumps(trees[0])) / max(1, trees[0].tree_.node_count)
+    return len(pickle.dumps(pipeline[:-1])) + int(per_node * nodes)
 
 
 def predict(pipeline: Pipeline, table: Table, schema: Schema) -> tuple[np.ndarray, np.ndarray]:
@@ -200,8 +214,15 @@ def predict(pipeline: Pipeline, table: Table, schema: Schema) -> tuple[np.ndarra
     for j, label in enumerate(schema.classes):
         if label in known:
             full[:, j] = proba[:, known.index(label)]
-    labels = np.asarray(schema.classes, dtype=object)[full.argmax(axis=1)]
-    return full, labels
+    return full, class_labels(schema.classes)[full.argmax(axis=1)]
+
+
+def class_labels(classes: Sequence[Any]) -> np.ndarray:
+    """The classes as an array to index labels from: of their own type (scikit-learn's
+    metrics read integer classes in an object array as an unknown kind of target), object
+    only when the types are mixed."""
+    mixed = len({type(c) for c in classes}) > 1
+    return np.asarray(list(classes), dtype=object if mixed else None)
 
 
 def _fit_boosting(
@@ -242,18 +263,15 @@ def _split(
 ) -> tuple[np.ndarray, np.ndarray]:
     positions = np.arange(len(y))
     try:
-        return tuple(  # type: ignore[return-value]
-            train_test_split(
-                positions,
-                test_size=n_stop,
-                random_state=random_state,
-                stratify=y.astype(str) if stratify else None,
-            )
+        fit, stop = train_test_split(
+            positions,
+            test_size=n_stop,
+            random_state=random_state,
+            stratify=y.astype(str) if stratify else None,
         )
     except ValueError:  # a class too rare to stratify on
-        return tuple(  # type: ignore[return-value]
-            train_test_split(positions, test_size=n_stop, random_state=random_state)
-        )
+        fit, stop = train_test_split(positions, test_size=n_stop, random_state=random_state)
+    return np.asarray(fit), np.asarray(stop)
 
 
 def _time_limit(seconds: float) -> Any:
@@ -296,10 +314,21 @@ def _fit_forest(pipeline: Pipeline, train: Table, target: int, allowance: float 
     return trees
 
 
-def fit_member(data: TrialData, config: Mapping[str, Any]) -> tuple[Pipeline, float]:
+def fit_member(
+    data: TrialData, config: Mapping[str, Any], threads: int = 1
+) -> tuple[Pipeline, int]:
     """Fit one configuration on the whole table: the final refit of a model or of one
-    ensemble member. Returns the pipeline and the seconds the fit took."""
-    start = time.perf_counter()
+    ensemble member. Returns the pipeline and its (estimated) pickled size.
+
+    A forest may grow its trees on ``threads`` threads (cores the refit leaves idle): its
+    trees do not depend on how many grow at once, so it is the forest the recipe describes.
+    """
     pipeline = build_pipeline(data.table.schema, config, data.random_state)
+    family = str(config["family"])
+    model = pipeline.steps[-1][1]
+    if family in FORESTS and threads > 1:
+        model.set_params(n_jobs=threads)
     pipeline.fit(data.table.X, data.table.y)
-    return pipeline, time.perf_counter() - start
+    if family in FORESTS:
+        model.set_params(n_jobs=config["params"].get("n_jobs", 1))
+    return pipeline, _size(pipeline, family)

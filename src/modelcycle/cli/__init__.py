@@ -1,6 +1,7 @@
 """The `modelcycle` command line (Typer + Rich): thin, every command calls the library."""
 
 from modelcycle.cli import (  # noqa: F401  (register the commands)
+    _automl,
     _demo,
     _deploy,
     _drift,
@@ -8,7 +9,9 @@ from modelcycle.cli import (  # noqa: F401  (register the commands)
     _explore,
     _keys,
     _learn,
+    _loop,
     _models,
+    _monitor,
     _rank,
     _serve,
 )

@@ -4,20 +4,17 @@ Every route answers JSON. Anything a client can fix gets a 4xx whose body names 
 the fix (``{"error", "message", "field", "request_id"}``); a 5xx means the server itself could
 not answer (a model still loading, the store unreachable, a bug).
 
-The prediction routes read the raw body and decode it with orjson rather than through a pydantic
-model: validation against the model's signature happens once, in
-:mod:`modelcycle.serve._inputs`, and costs tens of microseconds for a row. Small bodies are
-predicted on the event loop; larger ones in a worker thread, so one big batch cannot stall the
-other connections (and can be timed out).
+The prediction routes are answered in raw ASGI before FastAPI routes the request
+(:mod:`modelcycle.serve._route`): they read the body and decode it with orjson rather than
+through a pydantic model, since validation against the model's signature happens once, in
+:mod:`modelcycle.serve._inputs`. Small bodies are predicted on the event loop; larger ones in a
+worker thread, so one big batch cannot stall the other connections (and can be timed out).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
-import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from dataclasses import asdict
@@ -25,7 +22,6 @@ from datetime import datetime
 from typing import Any
 
 import anyio
-import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
@@ -48,16 +44,22 @@ from modelcycle.serve._inputs import FORMATS
 from modelcycle.serve._metrics import ServerMetrics
 from modelcycle.serve._options import ServeOptions
 from modelcycle.serve._pool import DeploymentStatus, ModelPool
-from modelcycle.serve._predict import Prediction, ServedModel, predict_body
+from modelcycle.serve._predict import ServedModel
+from modelcycle.serve._route import (
+    JSON,
+    REQUEST_ID,
+    Answer,
+    PredictRoute,
+    dumps,
+    error_answer,
+    internal_error,
+    request_id_of,
+    split_alias,
+)
 from modelcycle.store import Deployment, LogWriter, MetadataStore
 
 logger = logging.getLogger(__name__)
 
-# Bodies up to this size are decoded and predicted on the event loop: for a few rows a hop to a
-# thread costs more than the work (measured in docs/serve.md, "Tuning").
-INLINE_BODY_BYTES = 16 * 1024
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
-_JSON = "application/json"
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -133,7 +135,7 @@ _ROWS_SCHEMA: dict[str, Any] = {
 _PREDICT_BODY: dict[str, Any] = {
     "required": True,
     "content": {
-        _JSON: {
+        JSON: {
             "schema": {
                 "type": "object",
                 "description": (
@@ -268,6 +270,29 @@ def _pin_threads() -> None:
     threadpool_limits(limits=1)
 
 
+class _App(FastAPI):
+    """FastAPI, with the prediction routes answered before routing.
+
+    Routing, dependency solving and the exception middleware cost more than a compiled model's
+    one-row prediction; :class:`~modelcycle.serve._route.PredictRoute` answers those two routes
+    in raw ASGI (behind the same body limit) and everything else goes through FastAPI.
+    """
+
+    predict_route: ASGIApp | None = None
+
+    async def __call__(
+        self,
+        scope: Scope,
+        receive: Callable[[], Awaitable[Message]],
+        send: Callable[[Message], Awaitable[None]],
+    ) -> None:
+        fast = self.predict_route
+        if fast is not None and PredictRoute.target(scope) is not None:
+            await fast(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -307,7 +332,7 @@ def create_app(
         finally:
             server.stop()
 
-    app = FastAPI(
+    app = _App(
         title="modelcycle",
         summary="Predictions from the registered models, following their aliases.",
         version=_version(),
@@ -320,57 +345,15 @@ def create_app(
 
     # -- prediction -------------------------------------------------------------------------
 
+    # Answered before routing by _App (see _route.py); these routes describe it in the OpenAPI
+    # schema and serve an app mounted inside another one.
+    route = PredictRoute(server)
+    app.predict_route = _BodyLimit(route, limit=options.max_body_bytes)
+
     async def run_predict(
         request: Request, name: str, alias: str | None, version: str | None
     ) -> Response:
-        started = time.perf_counter()
-        request_id = _request_id(request)
-        label = ("", "")
-        try:
-            await server.keys.authorize(request, "predict")
-            _check_content_type(request)
-            if version is None:
-                served = server.pool.get(name, alias)
-            else:
-                number = _version_number(version)
-                with anyio.fail_after(options.request_timeout):
-                    served = await anyio.to_thread.run_sync(server.pool.version, name, number)
-            label = (served.name, str(served.version))
-            with anyio.fail_after(options.request_timeout):
-                body = await request.body()
-                if len(body) <= INLINE_BODY_BYTES:
-                    batch, result = predict_body(served, body, options.max_batch_rows)
-                else:
-                    batch, result = await anyio.to_thread.run_sync(
-                        predict_body, served, body, options.max_batch_rows, abandon_on_cancel=True
-                    )
-        except RequestError as exc:
-            server.metrics.observe(*label, exc.status, 0.0, 0)
-            return _error(exc, request_id)
-        except TimeoutError:
-            late = RequestError(
-                503,
-                "timeout",
-                f"The request took longer than {options.request_timeout:g} s. Send smaller "
-                "batches, or raise MODELCYCLE_SERVE_REQUEST_TIMEOUT.",
-            )
-            server.metrics.observe(*label, late.status, 0.0, 0)
-            return _error(late, request_id)
-        used_alias = None if version is not None else alias or options.aliases[0]
-        content = _dumps(_answer(served, used_alias, request_id, result))
-        elapsed = time.perf_counter() - started
-        if server.log is not None:
-            server.log.add(
-                served.name,
-                served.version,
-                used_alias,
-                request_id,
-                batch.rows(),
-                result.outputs(),
-                elapsed * 1000.0,
-            )
-        server.metrics.observe(*label, 200, elapsed, batch.n_rows)
-        return Response(content, media_type=_JSON, headers={"x-request-id": request_id})
+        return _response(await route.answer(request.scope, request.receive, name, alias, version))
 
     @app.post(
         "/v1/models/{name}/predict",
@@ -385,7 +368,7 @@ def create_app(
         openapi_extra={"requestBody": _PREDICT_BODY, "security": _SECURITY},
     )
     async def predict(name: str, request: Request) -> Response:
-        model, alias = _split_alias(name)
+        model, alias = split_alias(name)
         return await run_predict(request, model, alias, None)
 
     @app.post(
@@ -397,7 +380,7 @@ def create_app(
         openapi_extra={"requestBody": _PREDICT_BODY, "security": _SECURITY},
     )
     async def predict_version(name: str, version: str, request: Request) -> Response:
-        return await run_predict(request, _split_alias(name)[0], None, version)
+        return await run_predict(request, split_alias(name)[0], None, version)
 
     @app.post(
         "/v1/models/{name}/feedback",
@@ -410,7 +393,7 @@ def create_app(
     async def feedback(name: str, body: FeedbackRequest, request: Request) -> Response:
         request_id = _request_id(request)
         await server.keys.authorize(request, "predict")
-        model = _split_alias(name)[0]
+        model = split_alias(name)[0]
         if model not in server.pool.models():
             server.pool.get(model)  # raises the 404 that lists what is served
         if len(body.feedback) > options.max_batch_rows:
@@ -436,7 +419,7 @@ def create_app(
                         f"{len(grouped)} request ids was kept. Retry in a moment.",
                     )
         payload = {"accepted": len(body.feedback), "request_id": request_id}
-        return Response(_dumps(payload), 202, media_type=_JSON)
+        return Response(dumps(payload), 202, media_type=JSON)
 
     # -- models -----------------------------------------------------------------------------
 
@@ -454,7 +437,7 @@ def create_app(
             "polled_at": _iso(server.pool.polled_at),
             "poll_error": server.pool.poll_error,
         }
-        return Response(_dumps(payload), media_type=_JSON)
+        return Response(dumps(payload), media_type=JSON)
 
     @app.get(
         "/v1/models/{name}",
@@ -464,7 +447,7 @@ def create_app(
     )
     async def show_model(name: str, request: Request) -> Response:
         await server.keys.authorize(request, "predict")
-        model, alias = _split_alias(name)
+        model, alias = split_alias(name)
         statuses = [s for s in server.pool.status(model) if alias in (None, s.alias)]
         if not statuses:
             server.pool.get(model, alias)  # raises the 404 that lists what is served
@@ -476,7 +459,7 @@ def create_app(
         if served is not None:
             payload["inputs"] = served.spec.describe()
             payload["classes"] = list(served.classes) if served.classes else None
-        return Response(_dumps(payload), media_type=_JSON)
+        return Response(dumps(payload), media_type=JSON)
 
     @app.post(
         "/v1/models/{name}/deploy",
@@ -502,7 +485,7 @@ def create_app(
 
     @app.get("/healthz", tags=["operations"], summary="The process is up")
     async def healthz() -> Response:
-        return Response(b'{"status":"ok"}', media_type=_JSON)
+        return Response(b'{"status":"ok"}', media_type=JSON)
 
     @app.get(
         "/readyz",
@@ -517,7 +500,7 @@ def create_app(
         payload = {"ready": ready, "models": len(pool.models()), "waiting": waiting}
         if pool.polled_at is None:
             payload["poll_error"] = pool.poll_error
-        return Response(_dumps(payload), 200 if ready else 503, media_type=_JSON)
+        return Response(dumps(payload), 200 if ready else 503, media_type=JSON)
 
     @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
     async def metrics() -> Response:
@@ -536,84 +519,16 @@ def app_factory() -> FastAPI:
 # -- helpers ---------------------------------------------------------------------------------------
 
 
-def _answer(
-    served: ServedModel, alias: str | None, request_id: str, result: Prediction
-) -> dict[str, Any]:
-    payload: dict[str, Any] = {
-        "model": served.name,
-        "version": served.version,
-        "alias": alias,
-        "request_id": request_id,
-        "predictions": result.predictions,
-    }
-    if result.probabilities is not None:
-        payload["probabilities"] = result.probabilities
-    return payload
-
-
-def _dumps(payload: Any) -> bytes:
-    return orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+def _response(answer: Answer) -> Response:
+    return Response(answer.content, answer.status, answer.headers, media_type=JSON)
 
 
 def _error(exc: RequestError, request_id: str | None) -> Response:
-    headers = {"x-request-id": request_id} if request_id else {}
-    if exc.status == 401:
-        headers["www-authenticate"] = "Bearer"
-    elif exc.status == 503:
-        headers["retry-after"] = "1"
-    return Response(_dumps(exc.payload(request_id)), exc.status, headers, media_type=_JSON)
+    return _response(error_answer(exc, request_id))
 
 
 def _request_id(request: Request) -> str:
-    given = request.headers.get("x-request-id")
-    if given is None:
-        return uuid.uuid4().hex
-    if not _REQUEST_ID.match(given):
-        raise RequestError(
-            400,
-            "invalid_request_id",
-            "The X-Request-ID header must be 1 to 128 letters, digits or '._:-'. Send such an "
-            "id, or leave the header out and the server makes one.",
-            field="X-Request-ID",
-        )
-    return given
-
-
-def _check_content_type(request: Request) -> None:
-    kind = request.headers.get("content-type")
-    if kind is None:
-        return
-    media = kind.partition(";")[0].strip().lower()
-    if media != _JSON and not media.endswith("+json"):
-        raise RequestError(
-            415,
-            "unsupported_media_type",
-            f"The body is sent as {media!r}; the server reads JSON. Send it with "
-            "'Content-Type: application/json'.",
-            field="Content-Type",
-        )
-
-
-def _split_alias(name: str) -> tuple[str, str | None]:
-    """``model@alias`` → (model, alias); a plain name → (name, None)."""
-    if "@" in name:
-        model, _, alias = name.rpartition("@")
-        if model and alias:
-            return model, alias
-    return name, None
-
-
-def _version_number(text: str) -> int:
-    digits = text.removeprefix("v").removeprefix("V")
-    if digits.isdigit() and 0 < int(digits) < 2**31:
-        return int(digits)
-    raise RequestError(
-        422,
-        "invalid_version",
-        f"{text!r} is not a version number. Use the number from `modelcycle models show NAME` "
-        "(e.g. /versions/3/predict).",
-        field="version",
-    )
+    return request_id_of(request.headers.get("x-request-id"))
 
 
 def _any_loaded(pool: ModelPool, statuses: list[DeploymentStatus]) -> ServedModel | None:
@@ -656,7 +571,7 @@ def _move(
     )
     payload = deployment_record(move)
     payload["serving"] = _status(status) if status is not None else None
-    return Response(_dumps(payload), media_type=_JSON)
+    return Response(dumps(payload), media_type=JSON)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -677,7 +592,7 @@ def _install_handlers(app: FastAPI) -> None:
 
     def request_id(request: Request) -> str | None:
         given = request.headers.get("x-request-id")
-        return given if given is not None and _REQUEST_ID.match(given) else None
+        return given if given is not None and REQUEST_ID.match(given) else None
 
     async def on_request_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestError)
@@ -717,13 +632,7 @@ def _install_handlers(app: FastAPI) -> None:
 
     async def on_bug(request: Request, exc: Exception) -> Response:
         logger.exception("Unhandled error on %s %s", request.method, request.url.path)
-        error = RequestError(
-            500,
-            "internal_error",
-            f"The server failed on this request ({type(exc).__name__}). This is a bug in "
-            "modelcycle: report it with the request id.",
-        )
-        return _error(error, request_id(request))
+        return _response(internal_error(exc, request_id(request)))
 
     app.add_exception_handler(RequestError, on_request_error)
     app.add_exception_handler(RequestValidationError, on_validation)
@@ -816,13 +725,13 @@ class _BodyLimit:
     ) -> None:
         status, code = (413, "body_too_large") if size.isdigit() else (400, "bad_request")
         message = self._message(size) if size.isdigit() else "Content-Length is not a number."
-        body = _dumps(RequestError(status, code, message, field="Content-Length").payload(None))
+        body = dumps(RequestError(status, code, message, field="Content-Length").payload(None))
         await send(
             {
                 "type": "http.response.start",
                 "status": status,
                 "headers": [
-                    (b"content-type", _JSON.encode()),
+                    (b"content-type", JSON.encode()),
                     (b"content-length", str(len(body)).encode()),
                     (b"connection", b"close"),
                 ],

@@ -310,6 +310,17 @@ def batch_from_payload(payload: Any, spec: InputSpec, max_rows: int = 10_000) ->
     return Batch(spec, columns, n_rows)
 
 
+def records_of(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """A frame's rows as a JSON client would send them (NaN as null, timestamps as strings)."""
+    return orjson.loads(
+        orjson.dumps(
+            frame.to_dict(orient="records"),
+            default=str,
+            option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS,
+        )
+    )
+
+
 def batch_from_rows(rows: Sequence[Mapping[str, Any]], spec: InputSpec) -> Batch:
     """Validate and convert rows given in Python (the in-process path; no size limit)."""
     return batch_from_payload({"inputs": list(rows)}, spec, max_rows=max(1, len(rows)))

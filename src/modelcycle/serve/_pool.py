@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from modelcycle.exceptions import ModelNotFoundError, ParameterError
 from modelcycle.registry import Registry
@@ -67,6 +68,8 @@ class DeploymentStatus:
     error, error_version
         The last load failure and the version it concerned (cleared once the alias serves its
         target).
+    inference
+        How the serving version predicts (``ServedModel.describe_inference``), or ``None``.
     """
 
     model: str
@@ -78,6 +81,7 @@ class DeploymentStatus:
     swaps: int
     error: str | None
     error_version: int | None
+    inference: dict[str, Any] | None = None
 
 
 class _Slot:
@@ -453,4 +457,5 @@ def _status(slot: _Slot) -> DeploymentStatus:
         swaps=slot.swaps,
         error=slot.error,
         error_version=slot.error_version,
+        inference=current.describe_inference() if current is not None else None,
     )

@@ -8,14 +8,14 @@ other to see what HTTP costs.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-import orjson
 
 from modelcycle.registry import LoadedModel
+from modelcycle.serve._compiled import CompiledModel, Inference, Outputs, compile_model
 from modelcycle.serve._errors import RequestError
 from modelcycle.serve._inputs import (
     Batch,
@@ -23,6 +23,7 @@ from modelcycle.serve._inputs import (
     batch_from_payload,
     batch_from_rows,
     parse_batch,
+    records_of,
 )
 
 
@@ -93,22 +94,30 @@ class ServedModel:
         The class labels as JSON keys (strings) when the model gives probabilities.
     loaded_at
         When this version was loaded (UTC).
+    inference
+        Whether predictions come from the compiled path or the pipeline, and why.
     """
 
     model: LoadedModel
     spec: InputSpec
     classes: tuple[str, ...] | None
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    inference: Inference = field(default_factory=lambda: Inference("pipeline", "not compiled"))
     _transform: Any = None
     _final: Any = None
+    _compiled: CompiledModel | None = None
 
     @classmethod
-    def prepare(cls, model: LoadedModel) -> ServedModel:
+    def prepare(cls, model: LoadedModel, *, compile: bool = True) -> ServedModel:
         """Work out the input spec and the fastest way to call the pipeline.
 
-        A scikit-learn ``Pipeline`` is split into its transforming steps and its final
-        estimator, so a model with probabilities transforms each batch once rather than once for
-        ``predict`` and again for ``predict_proba``.
+        With ``compile`` (the default) the pipeline is compiled into NumPy operations when
+        every step is understood, and the compiled path is used only if it agrees with the
+        pipeline on the input example and the reference profile's sample
+        (:attr:`inference` says which path is used and why). Otherwise a scikit-learn
+        ``Pipeline`` is split into its transforming steps and its final estimator, so a model
+        with probabilities transforms each batch once rather than once for ``predict`` and
+        again for ``predict_proba``.
         """
         from sklearn.pipeline import Pipeline
 
@@ -120,7 +129,13 @@ class ServedModel:
         transform = final = None
         if isinstance(pipeline, Pipeline) and len(pipeline.steps) > 1:
             transform, final = pipeline[:-1], pipeline.steps[-1][1]
-        return cls(model, spec, classes, _transform=transform, _final=final)
+        served = cls(model, spec, classes, _transform=transform, _final=final)
+        if not compile:
+            return served
+        compiled, inference = compile_model(
+            model, spec, served._pipeline_outputs, probabilities=classes is not None
+        )
+        return replace(served, inference=inference, _compiled=compiled)
 
     @property
     def name(self) -> str:
@@ -132,8 +147,19 @@ class ServedModel:
         """The version number."""
         return self.model.version
 
+    def describe_inference(self) -> dict[str, Any]:
+        """How this version predicts, as JSON: :attr:`inference` and, for a compiled model, how
+        many batches it handed to the pipeline since loading (``declined_batches``)."""
+        described: dict[str, Any] = asdict(self.inference)
+        if self._compiled is not None:
+            described["declined_batches"] = self._compiled.declined
+        return described
+
     def predict(self, batch: Batch) -> Prediction:
         """Predict a validated batch.
+
+        The compiled path answers when the model has one and the batch is within what it
+        handles; otherwise the pipeline does.
 
         Raises
         ------
@@ -141,31 +167,42 @@ class ServedModel:
             (422) If the model raises on these values: they passed the signature checks, so
             the message is the model's own (an unseen category, an infinite value, ...).
         """
-        frame = batch.frame()
-        try:
-            if self._final is not None:
-                features = self._transform.transform(frame)
-                predicted = self._final.predict(features)
-                proba = self._final.predict_proba(features) if self.classes else None
-            else:
-                predicted = self.model.pipeline.predict(frame)
-                proba = self.model.pipeline.predict_proba(frame) if self.classes else None
-        except (MemoryError, RecursionError):
-            raise
-        except Exception as exc:
-            raise RequestError(
-                422,
-                "model_error",
-                f"{self.name} version {self.version} could not predict these rows: "
-                f"{type(exc).__name__}: {_first_line(exc)}. The values match the model's "
-                "signature but not what it can handle; check them against the training data.",
-            ) from exc
+        outputs = None
+        if self._compiled is not None:
+            outputs = self._compiled.predict(batch.columns, batch.n_rows)
+        if outputs is None:
+            try:
+                outputs = self._pipeline_outputs(batch)
+            except (MemoryError, RecursionError):
+                raise
+            except Exception as exc:
+                raise RequestError(
+                    422,
+                    "model_error",
+                    f"{self.name} version {self.version} could not predict these rows: "
+                    f"{type(exc).__name__}: {_first_line(exc)}. The values match the model's "
+                    "signature but not what it can handle; check them against the training "
+                    "data.",
+                ) from exc
+        predicted, proba = outputs
         predictions = np.asarray(predicted).tolist()
         probabilities = None
         if proba is not None and self.classes is not None:
             keys = self.classes
             probabilities = [dict(zip(keys, row, strict=True)) for row in proba.tolist()]
         return Prediction(predictions, probabilities)
+
+    def _pipeline_outputs(self, batch: Batch) -> Outputs:
+        """The pipeline's predictions (and probabilities) for a batch; raises what it raises."""
+        frame = batch.frame()
+        if self._final is not None:
+            features = self._transform.transform(frame)
+            predicted = self._final.predict(features)
+            proba = self._final.predict_proba(features) if self.classes else None
+        else:
+            predicted = self.model.pipeline.predict(frame)
+            proba = self.model.pipeline.predict_proba(frame) if self.classes else None
+        return np.asarray(predicted), proba
 
     def warm_up(self) -> Prediction:
         """Predict the registered input example through the JSON path requests take.
@@ -181,13 +218,7 @@ class ServedModel:
                 f"{self.name} version {self.version} has no input example to warm up on. "
                 "Register it with modelcycle (mc.register), which stores one.",
             )
-        records = orjson.loads(
-            orjson.dumps(
-                example.to_dict(orient="records"),
-                default=str,
-                option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS,
-            )
-        )
+        records = records_of(example)
         batch = batch_from_payload({"inputs": records}, self.spec, max_rows=len(records))
         return self.predict(batch)
 

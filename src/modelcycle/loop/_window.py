@@ -1,0 +1,153 @@
+"""Which rows a retrain learns from (``all``, ``last:N``, ``since:DATE``), and fitting a recipe.
+
+Shared by :func:`~modelcycle.loop.retrain` (registry) and the backtest (in memory), so both
+build the training table of a challenger the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from modelcycle.data import Schema, Table, load_table
+from modelcycle.exceptions import ColumnNotFoundError, ParameterError
+from modelcycle.learn import pipeline_from_recipe
+
+__all__ = [
+    "Window",
+    "apply_window",
+    "as_classes",
+    "fit_recipe",
+    "parse_window",
+    "recipe_schema",
+    "version_ref",
+]
+
+
+@dataclass(frozen=True)
+class Window:
+    """A parsed data window: every row, the newest ``rows``, or rows at or after ``since``."""
+
+    kind: Literal["all", "last", "since"]
+    rows: int | None = None
+    since: datetime | None = None
+
+    def __str__(self) -> str:
+        if self.kind == "last":
+            return f"last:{self.rows}"
+        if self.kind == "since":
+            assert self.since is not None
+            return f"since:{self.since.date().isoformat()}"
+        return "all"
+
+
+def parse_window(text: str | Window) -> Window:
+    """``"all"``, ``"last:N"`` or ``"since:YYYY-MM-DD"`` as a :class:`Window`.
+
+    Examples
+    --------
+    >>> parse_window("last:5000")
+    Window(kind='last', rows=5000, since=None)
+    """
+    if isinstance(text, Window):
+        return text
+    expected = "'all', 'last:N' (N rows, N > 0) or 'since:YYYY-MM-DD'"
+    if not isinstance(text, str):
+        raise ParameterError("window", "retrain", expected, text)
+    kind, _, arg = text.strip().partition(":")
+    if kind == "all" and not arg:
+        return Window("all")
+    if kind == "last" and arg.isdigit() and int(arg) > 0:
+        return Window("last", rows=int(arg))
+    if kind == "since" and arg:
+        try:
+            return Window("since", since=pd.Timestamp(arg).to_pydatetime())
+        except ValueError:
+            pass
+    raise ParameterError("window", "retrain", expected, text)
+
+
+def recipe_schema(recipe: dict[str, Any]) -> Schema:
+    """The schema a recipe's pipeline was built for (its features only)."""
+    return Schema.from_dict(recipe["schema"]).with_features(list(recipe["features"]))
+
+
+def apply_window(
+    window: Window,
+    new: pd.DataFrame,
+    original: pd.DataFrame | None = None,
+    *,
+    time_column: str | None = None,
+) -> pd.DataFrame:
+    """The rows to train on: ``original`` then ``new`` (both oldest first), cut by ``window``.
+
+    ``since`` keeps the rows of ``new`` whose ``time_column`` is at or after the date (the
+    original training rows carry no time of their own, so they are left out).
+    """
+    frames = [f for f in (original, new) if f is not None and len(f)]
+    if window.kind == "since":
+        if time_column is None or time_column not in new.columns:
+            raise ParameterError(
+                "window",
+                "retrain",
+                "'all' or 'last:N' when the data has no time column (pass time_column=...)",
+                str(window),
+            )
+        stamps = pd.to_datetime(new[time_column], utc=True)
+        assert window.since is not None
+        since = pd.Timestamp(window.since)
+        since = since.tz_localize("UTC") if since.tzinfo is None else since
+        return new.loc[stamps >= since].reset_index(drop=True)
+    frame = pd.concat(frames, ignore_index=True) if frames else new
+    if window.kind == "last":
+        assert window.rows is not None
+        frame = frame.tail(window.rows)
+    return frame.reset_index(drop=True)
+
+
+def training_table(recipe: dict[str, Any], frame: pd.DataFrame, source: str | None) -> Table:
+    """``frame`` as a table of the recipe's schema, with the target's labels as trained."""
+    schema = recipe_schema(recipe)
+    assert schema.target is not None
+    needed = [*schema.features, schema.target]
+    for column in needed:
+        if column not in frame.columns:
+            raise ColumnNotFoundError(column, list(frame.columns), role="training column")
+    out = frame[needed].copy()
+    out[schema.target] = as_classes(out[schema.target], schema.classes)
+    return Table(out.reset_index(drop=True), schema, source)
+
+
+def fit_recipe(recipe: dict[str, Any], table: Table) -> Pipeline:
+    """A fresh pipeline built from ``recipe`` and fitted on ``table``."""
+    pipeline = pipeline_from_recipe(recipe)
+    pipeline.fit(table.X, table.y)
+    return pipeline
+
+
+def original_rows(recipe: dict[str, Any]) -> pd.DataFrame | None:
+    """The recipe's own training data when its source file is still readable, else ``None``."""
+    source = (recipe.get("data") or {}).get("source")
+    if not isinstance(source, str) or not Path(source).is_file():
+        return None
+    return load_table(source, target=recipe.get("target")).frame
+
+
+def as_classes(values: pd.Series, classes: tuple[Any, ...]) -> pd.Series:
+    """Labels from feedback or the log in the type of the trained classes (``"1"`` → ``1``)."""
+    if not classes or values.isin(classes).all():
+        return values
+    by_text = {str(c): c for c in classes}
+    return values.map(lambda v: by_text.get(str(v), v))
+
+
+def version_ref(ref: int | str) -> dict[str, Any]:
+    """``3``, ``"3"`` or ``"v3"`` as ``{"version": 3}``; anything else as ``{"alias": ref}``."""
+    if isinstance(ref, int) or str(ref).lstrip("v").isdigit():
+        return {"version": int(str(ref).lstrip("v"))}
+    return {"alias": str(ref)}

@@ -1,0 +1,200 @@
+"""The loop end to end: a real server process, a real store and log, the electricity data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pandas as pd
+import pytest
+
+from modelcycle.data import Validation, load_table, profile_table
+from modelcycle.learn import make_recipe, pipeline_from_recipe
+from modelcycle.loop import PARENT_KEY, compare_versions, retrain
+from modelcycle.loop._run import run_once
+from modelcycle.serve import deploy
+
+pytestmark = pytest.mark.slow
+
+POLICY = """\
+triggers:
+  drift: {status: Drift}
+  performance: {drop: 0.05, min_rows: 200}
+data: last:1500
+gate: {holdout: 0.25, min_rows: 200, latency_ratio: null}
+cooldown: 0
+monitor: {window: 1d, min_rows: 200}
+"""
+
+
+def _register_first(world: Any, frame: pd.DataFrame, home: Path, labels: Any = None) -> int:
+    """Version of a logistic regression on the first 4,000 rows (from its CSV: retrain reads it)."""
+    early = home / "early.csv"
+    rows = frame.iloc[:4000].copy()
+    if labels is not None:
+        rows["class"] = labels(rows["class"])
+    rows.to_csv(early, index=False)
+    table = load_table(early, target="class")
+    recipe = make_recipe("logistic_regression", {}, table, Validation.parse("holdout:0.2"), 0)
+    pipeline = pipeline_from_recipe(recipe).fit(table.X, table.y)
+    info = world.registry.register(
+        "elec",
+        pipeline,
+        run_id=None,
+        recipe=recipe,
+        input_example=table.X.head(5),
+        reference_profile=profile_table(table),
+        metrics={"accuracy": 0.85},
+    )
+    return info.version
+
+
+def _send(server: Any, frame: pd.DataFrame) -> None:
+    """Predict ``frame`` over HTTP in batches and send its labels back as feedback."""
+    features = frame.drop(columns=["class"])
+    for start in range(0, len(frame), 200):
+        part = features.iloc[start : start + 200]
+        body = orjson.loads(orjson.dumps(part.to_dict(orient="records")))
+        answer = server.predict("elec", body)
+        assert answer.status_code == 200, answer.text
+        rid = answer.json()["request_id"]
+        actual = frame["class"].iloc[start : start + 200].tolist()
+        feedback = [{"request_id": rid, "row": i, "actual": a} for i, a in enumerate(actual)]
+        sent = server.client.post("/v1/models/elec/feedback", json={"feedback": feedback})
+        assert sent.status_code == 202, sent.text
+
+
+def _wait_logged(world: Any, rows: int) -> None:
+    from _serve_helpers import wait_for
+
+    from modelcycle.store import LogReader
+
+    wait_for(lambda: len(LogReader(world.log_dir).joined("elec")) >= rows, timeout=30)
+
+
+def _served_version(server: Any, frame: pd.DataFrame) -> int:
+    row = orjson.loads(orjson.dumps(frame.drop(columns=["class"]).head(1).to_dict("records")))
+    return int(server.predict("elec", row).json()["version"])
+
+
+def test_drift_leads_to_retrain_gate_promotion_and_the_server_swaps(
+    world: Any, home: Path, server: Any, electricity_frame: pd.DataFrame, cli: Any
+) -> None:
+    from _serve_helpers import wait_for
+
+    first = _register_first(world, electricity_frame, home)
+    deploy("elec", first, registry=world.registry, store=world.store())
+    srv = server()
+    traffic = electricity_frame.iloc[30000:32000]
+    _send(srv, traffic)
+    _wait_logged(world, len(traffic))
+    policy = home / "loop.yaml"
+    policy.write_text(POLICY)
+
+    done = cli("loop", "run", "elec", "--policy", str(policy), "--once", "--json")
+    assert done.returncode == 0, done.stderr
+    step = json.loads(done.stdout)
+    assert step["decision"]["action"] == "retrain"
+    assert step["gate"]["passed"], step["gate"]["checks"]
+    promoted = step["promoted"]
+    assert promoted == world.registry.get_version("elec", alias="production").version
+    assert world.registry.load("elec", version=promoted).recipe[PARENT_KEY] == first
+    wait_for(lambda: _served_version(srv, traffic) == promoted, timeout=30)
+
+    timeline = cli("loop", "history", "elec", "--json")
+    kinds = [e["kind"] for e in json.loads(timeline.stdout)]
+    for kind in ("decision", "retrain", "promote", "deploy", "promoted"):
+        assert kind in kinds, kinds
+
+
+def test_worse_challenger_is_rejected_with_reasons(
+    world: Any, home: Path, electricity_frame: pd.DataFrame
+) -> None:
+    good = _register_first(world, electricity_frame, home)
+    deploy("elec", good, registry=world.registry, store=world.store())
+    # A challenger trained on flipped labels: worse on any honest holdout.
+    flipped = electricity_frame.iloc[4000:8000].assign(**{"class": lambda f: 1 - f["class"]})
+    worse = retrain(
+        "elec", flipped, window="last:4000", registry=world.registry, store=world.store()
+    )
+    result = compare_versions(
+        "elec",
+        "production",
+        "challenger",
+        electricity_frame.iloc[8000:9000],
+        registry=world.registry,
+        store=world.store(),
+    )
+    assert not result.passed
+    assert result.reasons[0].startswith("FAILED accuracy")
+    event = world.store().events("elec", kinds="reject")[-1]
+    assert event.version == str(worse.version)
+    assert any("FAILED" in r for r in event.details["reasons"])
+    assert world.registry.get_version("elec", alias="production").version == good
+
+
+def test_guard_rolls_back_a_promoted_model_that_does_worse_live(
+    world: Any, home: Path, server: Any, electricity_frame: pd.DataFrame
+) -> None:
+    good = _register_first(world, electricity_frame, home)
+    store = world.store()
+    deploy("elec", good, registry=world.registry, store=store)
+    bad = retrain(
+        "elec",
+        electricity_frame.iloc[4000:6000].assign(**{"class": lambda f: 1 - f["class"]}),
+        window="last:2000",
+        registry=world.registry,
+        store=store,
+    ).version
+    # As the loop records an automatic promotion: the old champion scored 0.80 at the gate.
+    deploy("elec", bad, registry=world.registry, store=store)
+    store.record_event(
+        "promoted",
+        "elec",
+        version=bad,
+        details={"from": good, "old_metric": 0.80, "new_metric": 0.82},
+    )
+    srv = server()
+    _send(srv, electricity_frame.iloc[6000:6600])
+    _wait_logged(world, 600)
+    policy = home / "guard.yaml"
+    policy.write_text(
+        "triggers: {}\nguard: {window: 1d, min_rows: 200}\nmonitor: {window: 1d, min_rows: 200}\n"
+    )
+    step = run_once("elec", policy, registry=world.registry, store=store, log_dir=world.log_dir)
+    assert step.decision.action == "rollback", step.decision.reasons
+    assert step.rolled_back_to == good
+    assert world.registry.get_version("elec", alias="production").version == good
+    assert store.events("elec", kinds="guard")
+
+
+def test_a_crash_between_retrain_and_promotion_leaves_a_consistent_state(
+    world: Any, home: Path, server: Any, electricity_frame: pd.DataFrame, monkeypatch: Any
+) -> None:
+    import modelcycle.loop._run as loop_run
+
+    first = _register_first(world, electricity_frame, home)
+    store = world.store()
+    deploy("elec", first, registry=world.registry, store=store)
+    srv = server()
+    _send(srv, electricity_frame.iloc[30000:31600])
+    _wait_logged(world, 1600)
+    policy = home / "loop.yaml"
+    policy.write_text(POLICY)
+
+    def killed(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt  # the process dies between retrain and gate
+
+    monkeypatch.setattr(loop_run, "compare_versions", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run_once("elec", policy, registry=world.registry, store=store, log_dir=world.log_dir)
+    challenger = world.registry.get_version("elec", alias="challenger").version
+    assert challenger != first
+    assert world.registry.get_version("elec", alias="production").version == first
+
+    monkeypatch.undo()
+    step = run_once("elec", policy, registry=world.registry, store=store, log_dir=world.log_dir)
+    assert any("carrying on" in n for n in step.notes)
+    assert world.registry.get_version("elec", alias="production").version == challenger

@@ -1,0 +1,111 @@
+"""The policy file and the pure decision: triggers, limits, the guard, errors naming the line."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from modelcycle.loop import LoopState, Observation, Policy, PolicyError
+
+NOW = datetime(2024, 5, 1, 12, tzinfo=UTC)
+DRIFT = Observation(drift_status="Drift", drifted_columns=("nswprice",), rows=500)
+
+
+def test_drift_triggers_a_retrain_with_reasons() -> None:
+    decision = Policy().decide(LoopState(champion=1), DRIFT, NOW)
+    assert decision.action == "retrain"
+    assert any("Drift" in r and "nswprice" in r for r in decision.reasons)
+    stable = Policy().decide(LoopState(champion=1), Observation(drift_status="Stable"), NOW)
+    assert stable.action == "none" and "Stable" in stable.reasons[0]
+
+
+def test_named_columns_trigger_only_on_those_columns() -> None:
+    policy = Policy.from_yaml("triggers: {drift: {columns: [vicprice]}}")
+    seen = Observation(
+        drift_status="Drift", column_status={"nswprice": "Drift", "vicprice": "Stable"}
+    )
+    assert policy.decide(LoopState(), seen, NOW).action == "none"
+    hit = Observation(column_status={"vicprice": "Drift"})
+    assert policy.decide(LoopState(), hit, NOW).action == "retrain"
+
+
+def test_cool_down_holds_a_fired_trigger() -> None:
+    policy = Policy.from_yaml("cooldown: 6h")
+    state = LoopState(champion=1).after_retrain(NOW - timedelta(hours=2))
+    held = policy.decide(state, DRIFT, NOW)
+    assert held.action == "hold"
+    assert any(r.startswith("cool-down") for r in held.reasons)
+    assert policy.decide(state, DRIFT, NOW + timedelta(hours=4, minutes=1)).action == "retrain"
+
+
+def test_daily_limit_holds_until_a_day_has_passed() -> None:
+    policy = Policy.from_yaml("cooldown: 0\nmax_retrains_per_day: 2")
+    state = LoopState(champion=1)
+    for hours in (10, 5):
+        state = state.after_retrain(NOW - timedelta(hours=hours))
+    held = policy.decide(state, DRIFT, NOW)
+    assert held.action == "hold" and any("daily limit" in r for r in held.reasons)
+    assert policy.decide(state, DRIFT, NOW + timedelta(hours=14, minutes=1)).action == "retrain"
+
+
+def test_performance_drop_schedule_and_new_labels() -> None:
+    policy = Policy.from_yaml(
+        "triggers:\n  performance: {drop: 0.05, min_rows: 100}\n  schedule: 7d\n  new_labels: 1000"
+    )
+    state = LoopState(champion=1, metric="accuracy", baseline=0.85, champion_since=NOW)
+    fine = Observation(performance={"accuracy": 0.83}, labeled_rows=500, new_labels=10)
+    assert policy.decide(state, fine, NOW + timedelta(days=1)).action == "none"
+    worse = Observation(performance={"accuracy": 0.78}, labeled_rows=500)
+    assert "below the champion's baseline" in policy.decide(state, worse, NOW).reasons[0]
+    assert policy.decide(state, fine, NOW + timedelta(days=8)).action == "retrain"
+    many = Observation(new_labels=1500)
+    assert policy.decide(state, many, NOW).action == "retrain"
+
+
+def test_guard_rolls_back_within_its_window_only() -> None:
+    policy = Policy.from_yaml("triggers: {}\nguard: {window: 1d, tolerance: 0.02, min_rows: 50}")
+    state = LoopState(champion=1, metric="accuracy").after_promotion(2, NOW, 0.80, 0.86)
+    bad = Observation(performance={"accuracy": 0.70}, labeled_rows=200)
+    decision = policy.decide(state, bad, NOW + timedelta(hours=3))
+    assert decision.action == "rollback" and "version 1" in decision.reasons[0]
+    assert policy.decide(state, bad, NOW + timedelta(days=2)).action == "none"
+    ok = Observation(performance={"accuracy": 0.79}, labeled_rows=200)
+    assert policy.decide(state, ok, NOW + timedelta(hours=3)).action == "none"
+    assert state.after_rollback(NOW).champion == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        (
+            "action: promote\ncooldown: 1d\ntriggers:\n  drift: {status: Drift}\n  drfit: 3\n",
+            5,
+            ["unknown key", "triggers.drfit"],
+        ),
+        ("cooldown: 2h\nmax_retrains_per_day: lots\n", 2, ["max_retrains_per_day", "integer"]),
+        (
+            "triggers:\n  performance:\n    metric: accuracy\n    below: 1.5\n",
+            4,
+            ["triggers.performance.below", "between 0 and 1"],
+        ),
+        ("gate:\n  margin: -0.1\n", 2, ["gate.margin", "greater than or equal to 0"]),
+        ("cooldown: soon\n", 1, ["cooldown", "duration"]),
+        ("triggers: [drift\n", 2, ["not valid YAML"]),
+    ],
+    ids=[
+        "unknown-key",
+        "wrong-type",
+        "impossible-threshold",
+        "negative-margin",
+        "duration",
+        "yaml",
+    ],
+)
+def test_invalid_policy_names_the_line(text: str, line: int, words: list[str]) -> None:
+    with pytest.raises(PolicyError) as caught:
+        Policy.from_yaml(text, source="loop.yaml")
+    message = str(caught.value)
+    assert f"loop.yaml, line {line}" in message, message
+    for word in words:
+        assert word in message, message
