@@ -109,3 +109,53 @@ def test_invalid_policy_names_the_line(text: str, line: int, words: list[str]) -
     assert f"loop.yaml, line {line}" in message, message
     for word in words:
         assert word in message, message
+
+
+def test_schedule_skips_while_the_champion_holds_its_baseline_until_max_age() -> None:
+    policy = Policy.from_yaml(
+        "triggers:\n  schedule: {every: 6d, skip_within: 0.01, max_age: 12d, min_rows: 100}"
+    )
+    state = LoopState(champion=1, metric="accuracy", baseline=0.85, champion_since=NOW)
+    fine = Observation(performance={"accuracy": 0.845}, labeled_rows=500)
+    worse = Observation(performance={"accuracy": 0.82}, labeled_rows=500)
+    assert policy.decide(state, worse, NOW + timedelta(days=5)).action == "none"
+    skipped = policy.decide(state, fine, NOW + timedelta(days=7))
+    assert skipped.action == "none" and "skipped" in skipped.reasons[0]
+    assert policy.decide(state, worse, NOW + timedelta(days=7)).action == "retrain"
+    forced = policy.decide(state, fine, NOW + timedelta(days=12))
+    assert forced.action == "retrain" and "max age" in forced.reasons[0]
+    # Too few labeled rows to tell: the schedule is kept.
+    unknown = Observation(performance={"accuracy": 0.9}, labeled_rows=10)
+    assert policy.decide(state, unknown, NOW + timedelta(days=7)).action == "retrain"
+
+
+def test_schedule_shorthand_and_invalid_max_age() -> None:
+    short = Policy.from_yaml("triggers: {schedule: 7d}").triggers.schedule
+    assert short is not None and short.every == timedelta(days=7) and short.skip_within is None
+    with pytest.raises(PolicyError) as caught:
+        Policy.from_yaml("triggers:\n  schedule: {every: 7d, max_age: 3d}\n", source="loop.yaml")
+    assert "loop.yaml, line 2" in str(caught.value) and "max_age" in str(caught.value)
+
+
+def test_gate_tolerance_lets_a_slightly_worse_challenger_pass() -> None:
+    gate = Policy.from_yaml("gate: {margin: 0.01, tolerance: 0.03}").gate
+    assert gate.threshold == pytest.approx(-0.02)
+    assert Policy().gate.threshold == 0.0
+
+
+def test_judge_with_a_negative_margin_passes_a_challenger_within_tolerance() -> None:
+    import numpy as np
+    import pandas as pd
+    from sklearn.dummy import DummyRegressor
+
+    from modelcycle.data import load_table
+    from modelcycle.loop import judge
+
+    x = np.arange(200, dtype=float)
+    table = load_table(pd.DataFrame({"x": x, "y": np.sqrt(x) + 0.5}), target="y", task="regression")
+    old = DummyRegressor(strategy="mean").fit(table.X, table.y)
+    new = DummyRegressor(strategy="median").fit(table.X, table.y)  # slightly worse R²
+    strict = judge(old, new, table, margin=0.0, guardrails={})
+    tolerant = judge(old, new, table, margin=-0.05, guardrails={})
+    assert not strict.passed and tolerant.passed
+    assert tolerant.checks[0].limit == "worse by ≤ 0.05"

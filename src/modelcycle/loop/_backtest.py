@@ -443,7 +443,7 @@ def _challenge(replay: _Replay, strategy: _Strategy, hi: int) -> _Verdict:
         challenger,
         holdout,
         primary=replay.metric,
-        margin=gate.margin,
+        margin=gate.threshold,
         guardrails=gate.guardrails(),
         checks={k: v.model_dump() for k, v in gate.checks.items()},
     )

@@ -141,7 +141,8 @@ def judge(
         The metric that must improve: accuracy by default, R² for regression.
     margin
         How much the challenger must improve the primary metric (in its units); with 0 a tie
-        passes, so a fresher model of equal quality replaces a stale one.
+        passes, so a fresher model of equal quality replaces a stale one; a negative margin
+        lets a challenger at most that much worse pass (a tolerance for noise).
     guardrails
         Limits: ``calibration`` (largest rise of log loss, classification only),
         ``latency_ratio`` (challenger's time per row over the champion's), ``size_ratio``
@@ -294,11 +295,13 @@ def _primary(metric: str, old: float, new: float, margin: float) -> GateCheck:
     gain = (new - old) if greater else (old - new)
     ok = bool(np.isfinite(gain) and gain >= margin)
     verb = "improves" if gain > 0 else "does not improve"
+    # A negative margin is a tolerance: the challenger may be worse by at most that much.
+    limit = f"improve by ≥ {margin:g}" if margin >= 0 else f"worse by ≤ {-margin:g}"
     return GateCheck(
         metric,
         old,
         new,
-        f"improve by ≥ {margin:g}",
+        limit,
         ok,
         f"{new:.4f} vs {old:.4f}: {verb} by {gain:+.4f} (margin {margin:g})",
     )

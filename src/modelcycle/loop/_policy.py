@@ -35,6 +35,7 @@ __all__ = [
     "Observation",
     "Policy",
     "PolicyError",
+    "Schedule",
     "load_policy",
     "parse_duration",
 ]
@@ -133,11 +134,38 @@ class PerformanceTrigger(_Strict):
         return _check_reachable(info.data.get("metric"), value)
 
 
+def _schedule(value: Any) -> Any:
+    """``schedule: 7d`` is short for ``schedule: {every: 7d}``."""
+    return value if isinstance(value, Mapping) or value is None else {"every": value}
+
+
+class Schedule(_Strict):
+    """Retrain ``every`` so long after the last retrain (a safety net against slow decay).
+
+    With ``skip_within`` a due retrain is skipped while the live metric is at most that far
+    under the champion's baseline (a model doing as well as when it was promoted gains little
+    from a refresh); ``max_age`` then still forces one once the last retrain is that old.
+    """
+
+    every: Duration
+    skip_within: float | None = Field(default=None, ge=0)
+    max_age: Duration | None = None
+    min_rows: int = Field(default=100, ge=1)
+
+    @field_validator("max_age")
+    @classmethod
+    def _max_age(cls, value: timedelta | None, info: ValidationInfo) -> timedelta | None:
+        every = info.data.get("every")
+        if value is not None and every is not None and value < every:
+            raise ValueError(f"at least 'every' ({_human(every)}), or no retrain is ever skipped")
+        return value
+
+
 class Triggers(_Strict):
     drift: DriftTrigger | None = None
     performance: PerformanceTrigger | None = None
     estimated: PerformanceTrigger | None = None
-    schedule: Duration | None = None
+    schedule: Annotated[Schedule | None, BeforeValidator(_schedule)] = None
     new_labels: int | None = Field(default=None, ge=1)
 
 
@@ -150,12 +178,16 @@ class Gate(_Strict):
     """How a challenger is judged against the champion on the newest labeled rows.
 
     The challenger learns from the window's rows except the newest ``holdout`` share, on
-    which both models are scored. With ``refit`` a challenger that passes is fitted once more
-    on every row of the window (the held-out ones included) before it is promoted.
+    which both models are scored. The primary metric must improve by ``margin`` (default 0:
+    a tie passes); with ``tolerance`` a challenger no worse than the champion by more than
+    that passes too (a fresher model within noise of the old one replaces it). With
+    ``refit`` a challenger that passes is fitted once more on every row of the window (the
+    held-out ones included) before it is promoted.
     """
 
     metric: str | None = None
     margin: float = Field(default=0.0, ge=0)
+    tolerance: float = Field(default=0.0, ge=0)
     holdout: float = Field(default=0.25, gt=0, lt=1)
     min_rows: int = Field(default=50, ge=1)
     refit: bool = False
@@ -182,6 +214,11 @@ class Gate(_Strict):
             _check_reachable(metric, bound.min)
             _check_reachable(metric, bound.max)
         return value
+
+    @property
+    def threshold(self) -> float:
+        """The least gain of the primary metric that passes: ``margin − tolerance``."""
+        return self.margin - self.tolerance
 
     def guardrails(self) -> dict[str, float]:
         """The guardrail limits :func:`~modelcycle.loop.compare_versions` takes."""
@@ -362,13 +399,7 @@ class Policy(_Strict):
             if trigger is not None:
                 self._performance(name, trigger, values, state, obs, fired, quiet)
         if t.schedule is not None:
-            since = state.last_retrain or state.champion_since
-            if since is None or now - since >= t.schedule:
-                fired.append(
-                    f"schedule: every {_human(t.schedule)}, last retrain {_ago(since, now)}"
-                )
-            else:
-                quiet.append(f"schedule: next retrain due in {_human(since + t.schedule - now)}")
+            self._schedule(t.schedule, state, obs, now, fired, quiet)
         if t.new_labels is not None:
             n = state.new_labels + obs.new_labels
             (fired if n >= t.new_labels else quiet).append(
@@ -406,6 +437,49 @@ class Policy(_Strict):
                 )
                 return
         quiet.append(f"{name}: {metric} {value:.4f} within limits")
+
+    def _schedule(
+        self,
+        schedule: Schedule,
+        state: LoopState,
+        obs: Observation,
+        now: datetime,
+        fired: list[str],
+        quiet: list[str],
+    ) -> None:
+        since = state.last_retrain or state.champion_since
+        every = schedule.every
+        if since is not None and now - since < every:
+            quiet.append(f"schedule: next retrain due in {_human(since + every - now)}")
+            return
+        due = f"schedule: every {_human(every)}, last retrain {_ago(since, now)}"
+        old = since is None or (schedule.max_age is not None and now - since >= schedule.max_age)
+        live = obs.performance.get(state.metric)
+        if schedule.skip_within is None or old or state.baseline is None:
+            if since is not None and schedule.max_age is not None and old:
+                due += f" (max age {_human(schedule.max_age)})"
+            fired.append(due)
+            return
+        if live is None or math.isnan(live) or obs.labeled_rows < schedule.min_rows:
+            fired.append(f"{due}; no {state.metric} to skip it on ({obs.labeled_rows} rows)")
+            return
+        lower = state.metric in _LOWER_IS_BETTER
+        edge = (
+            state.baseline + schedule.skip_within
+            if lower
+            else state.baseline - schedule.skip_within
+        )
+        fine = live <= edge if lower else live >= edge
+        if fine:
+            quiet.append(
+                f"schedule: due but skipped, live {state.metric} {live:.4f} is within "
+                f"{schedule.skip_within} of the champion's baseline {state.baseline:.4f}"
+            )
+        else:
+            fired.append(
+                f"{due}; live {state.metric} {live:.4f} is off the champion's baseline "
+                f"{state.baseline:.4f} by more than {schedule.skip_within}"
+            )
 
     def _limits(self, state: LoopState, now: datetime) -> list[str]:
         held = []

@@ -375,7 +375,7 @@ def _judge_and_promote(
         challenger,
         holdout,
         primary=metric,
-        margin=gate_rules.margin,
+        margin=gate_rules.threshold,
         guardrails=gate_rules.guardrails(),
         checks={k: v.model_dump() for k, v in gate_rules.checks.items()},
         registry=ctx.registry,
