@@ -104,6 +104,13 @@ def test_models_health_metrics_and_docs(server: Server) -> None:
     states = {d["alias"]: (d["state"], d["version"], d["error"]) for d in shown["deployments"]}
     assert states == {"challenger": ("loaded", 2, None), "production": ("loaded", 1, None)}
     assert shown["inputs"][0] == {"name": "period", "type": "number", "required": True}
+    paths = {d["alias"]: d["inference"]["path"] for d in shown["deployments"]}
+    # The scaled logistic regression compiles; the tree was fitted on named columns, so it is
+    # served by its pipeline (which says why).
+    assert paths == {"production": "compiled", "challenger": "pipeline"}
+    production = next(d for d in shown["deployments"] if d["alias"] == "production")
+    assert production["inference"]["verified_rows"] > 0
+    assert production["inference"]["max_abs_diff"] <= 1e-9
     assert server.client.get("/healthz").json() == {"status": "ok"}
     assert server.client.get("/readyz").json()["ready"] is True
     assert server.client.get("/docs").status_code == 200

@@ -6,6 +6,9 @@
   :func:`serve` runs it with uvicorn in one or several worker processes.
 * :func:`deploy` and :func:`rollback` move an alias and record the move in the metadata store.
 * :func:`predict_rows` is the prediction path without HTTP (validation, conversion, model).
+  A served version is compiled into NumPy operations when its pipeline allows and the result
+  agrees with the pipeline; :class:`Inference` (``ServedModel.inference``) says which path
+  predicts and why.
 
 The app and the runner need the ``serve`` extra (FastAPI, uvicorn, prometheus-client); they are
 imported on first use, so deploying or rolling back does not.
@@ -16,6 +19,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from modelcycle.serve._compiled import Inference
 from modelcycle.serve._deploy import deploy, deployment_record, rollback
 from modelcycle.serve._errors import RequestError
 from modelcycle.serve._inputs import FORMATS, Batch, Column, InputSpec, parse_batch
@@ -42,6 +46,7 @@ __all__ = [
     "Batch",
     "Column",
     "DeploymentStatus",
+    "Inference",
     "InputSpec",
     "ModelPool",
     "PoolEvents",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -94,6 +94,7 @@ class ServerMetrics(PoolEvents):
             multiprocess_mode="liveall",
         )
         self._writer: LogWriter | None = None
+        self._series: dict[tuple[str, str, int], tuple[Any, Any, Any]] = {}
         self._seen = [0, 0, 0]
         self._sync_lock = threading.Lock()
 
@@ -101,10 +102,22 @@ class ServerMetrics(PoolEvents):
 
     def observe(self, model: str, version: str, status: int, seconds: float, rows: int) -> None:
         """Count one prediction request (and its latency and rows when it succeeded)."""
-        self.requests.labels(model, version, str(status)).inc()
-        if status < 400:
-            self.latency.labels(model, version).observe(seconds)
-            self.rows.labels(model, version).inc(rows)
+        key = (model, version, status)
+        series = self._series.get(key)
+        if series is None:
+            # Looking a labelled series up costs more than updating it: once per label set.
+            # Model names not served are counted under "" (see the class), so this stays small.
+            ok = status < 400
+            series = self._series[key] = (
+                self.requests.labels(model, version, str(status)),
+                self.latency.labels(model, version) if ok else None,
+                self.rows.labels(model, version) if ok else None,
+            )
+        requests, latency, predicted = series
+        requests.inc()
+        if latency is not None and predicted is not None:
+            latency.observe(seconds)
+            predicted.inc(rows)
 
     # -- the prediction log --------------------------------------------------------------------
 

@@ -42,33 +42,53 @@ class Prediction:
 
     predictions: list[Any]
     probabilities: list[dict[str, float]] | None
+    _outputs: _Outputs | None = field(default=None, repr=False, compare=False)
 
     def outputs(self) -> Sequence[Mapping[str, Any]]:
         """Each row's output as the log stores it, built on first access."""
-        return _Outputs(self)
+        if self._outputs is not None:
+            return self._outputs
+        return _Outputs(self.predictions, self.probabilities, None)
 
 
 class _Outputs(Sequence[Mapping[str, Any]]):
-    __slots__ = ("_prediction", "_rows")
+    """The rows' outputs for the log, kept as the model's arrays until the log writer asks.
 
-    def __init__(self, prediction: Prediction) -> None:
-        self._prediction = prediction
+    The lists and dicts of the response are dropped once it is sent; a logged request waits
+    for its file with a few arrays (which the garbage collector does not track), not with a
+    dict per row (which it walks on every full collection).
+    """
+
+    __slots__ = ("_classes", "_predicted", "_proba", "_rows")
+
+    def __init__(
+        self,
+        predicted: np.ndarray | list[Any],
+        proba: np.ndarray | list[dict[str, float]] | None,
+        classes: tuple[str, ...] | None,
+    ) -> None:
+        self._predicted = predicted
+        self._proba = proba
+        self._classes = classes
         self._rows: list[dict[str, Any]] | None = None
 
     def _materialise(self) -> list[dict[str, Any]]:
         if self._rows is None:
-            p = self._prediction
-            if p.probabilities is None:
-                self._rows = [{"prediction": v} for v in p.predictions]
+            predicted, proba = self._predicted, self._proba
+            values = predicted.tolist() if isinstance(predicted, np.ndarray) else predicted
+            if proba is None:
+                self._rows = [{"prediction": v} for v in values]
             else:
+                if isinstance(proba, np.ndarray):
+                    proba = probability_rows(self._classes or (), proba)
                 self._rows = [
                     {"prediction": v, "probabilities": q}
-                    for v, q in zip(p.predictions, p.probabilities, strict=True)
+                    for v, q in zip(values, proba, strict=True)
                 ]
         return self._rows
 
     def __len__(self) -> int:
-        return len(self._prediction.predictions)
+        return len(self._predicted)
 
     def __getitem__(self, index: Any) -> Any:
         return self._materialise()[index]
@@ -184,13 +204,14 @@ class ServedModel:
                     "signature but not what it can handle; check them against the training "
                     "data.",
                 ) from exc
-        predicted, proba = outputs
-        predictions = np.asarray(predicted).tolist()
+        predicted = np.asarray(outputs[0])
+        keys = self.classes
+        proba = outputs[1] if keys is not None else None
         probabilities = None
-        if proba is not None and self.classes is not None:
-            keys = self.classes
-            probabilities = [dict(zip(keys, row, strict=True)) for row in proba.tolist()]
-        return Prediction(predictions, probabilities)
+        if proba is not None and keys is not None:
+            probabilities = probability_rows(keys, proba)
+        logged = _Outputs(predicted, proba, keys)
+        return Prediction(predicted.tolist(), probabilities, logged)
 
     def _pipeline_outputs(self, batch: Batch) -> Outputs:
         """The pipeline's predictions (and probabilities) for a batch; raises what it raises."""
@@ -239,6 +260,16 @@ def predict_body(model: ServedModel, body: bytes, max_rows: int) -> tuple[Batch,
     """Decode, check, convert and predict a JSON request body (see :func:`parse_batch`)."""
     batch = parse_batch(body, model.spec, max_rows)
     return batch, model.predict(batch)
+
+
+def probability_rows(classes: tuple[str, ...], proba: np.ndarray) -> list[dict[str, float]]:
+    """One ``{class: probability}`` dict per row of a probability matrix."""
+    rows = proba.tolist()
+    if len(classes) == 2:
+        # A dict display is a few times faster than dict(zip()), and most models are binary.
+        first, second = classes
+        return [{first: p, second: q} for p, q in rows]
+    return [dict(zip(classes, row, strict=True)) for row in rows]
 
 
 def _label(value: Any) -> str:

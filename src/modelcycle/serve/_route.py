@@ -17,13 +17,14 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import anyio
 import orjson
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
+from modelcycle.exceptions import ConfigError, ModelcycleError, ModelNotFoundError, RegistryError
 from modelcycle.serve._errors import RequestError
 from modelcycle.serve._predict import Prediction, ServedModel, predict_body
 
@@ -31,12 +32,15 @@ if TYPE_CHECKING:
     from modelcycle.serve._app import _Server
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Bodies up to this size are decoded and predicted on the event loop: for a few rows a hop to a
 # thread costs more than the work (measured in docs/serve.md, "Tuning").
 INLINE_BODY_BYTES = 16 * 1024
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 JSON = "application/json"
+#: The scope key under which the app passes the parsed route (model, alias, version) on.
+TARGET = "modelcycle.predict"
 _PREFIX = "/v1/models/"
 _SUFFIX = "/predict"
 
@@ -79,6 +83,7 @@ class PredictRoute:
 
     def __init__(self, server: _Server) -> None:
         self.server = server
+        self.deadlines = Deadlines(min(1.0, server.options.request_timeout / 4))
 
     @staticmethod
     def target(scope: Scope) -> tuple[str, str | None, str | None] | None:
@@ -99,12 +104,14 @@ class PredictRoute:
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        target = self.target(scope)
+        target = scope.get(TARGET) or self.target(scope)
         assert target is not None, "PredictRoute called for another route"
         try:
             answer = await self.answer(scope, receive, *target)
         except _Disconnected:
             return
+        except ModelcycleError as exc:  # the registry or the store failing under a request
+            answer = error_answer(library_error(exc), request_id_or_none(dict(scope["headers"])))
         except Exception as exc:
             logger.exception("Unhandled error on POST %s", scope["path"])
             answer = internal_error(exc, request_id_or_none(dict(scope["headers"])))
@@ -126,22 +133,23 @@ class PredictRoute:
         try:
             await server.keys.authorize(Request(scope), "predict")
             check_content_type(headers.get(b"content-type"))
+            deadline = time.monotonic() + options.request_timeout
             if version is None:
                 served = server.pool.get(name, alias)
             else:
                 number = version_number(version)
-                async with asyncio.timeout(options.request_timeout):
-                    served = await anyio.to_thread.run_sync(server.pool.version, name, number)
+                loading = anyio.to_thread.run_sync(server.pool.version, name, number)
+                served = await self.deadlines.wait(loading, deadline)
             label = (served.name, str(served.version))
-            async with asyncio.timeout(options.request_timeout):
-                body = await _read_body(receive)
-                if len(body) <= INLINE_BODY_BYTES:
-                    batch, result = predict_body(served, body, options.max_batch_rows)
-                else:
-                    # A big batch in a thread, so that it cannot stall the other connections.
-                    batch, result = await anyio.to_thread.run_sync(
-                        predict_body, served, body, options.max_batch_rows, abandon_on_cancel=True
-                    )
+            body = await self.deadlines.wait(_read_body(receive), deadline)
+            if len(body) <= INLINE_BODY_BYTES:
+                batch, result = predict_body(served, body, options.max_batch_rows)
+            else:
+                # A big batch in a thread, so that it cannot stall the other connections.
+                predicting = anyio.to_thread.run_sync(
+                    predict_body, served, body, options.max_batch_rows, abandon_on_cancel=True
+                )
+                batch, result = await self.deadlines.wait(predicting, deadline)
         except RequestError as exc:
             server.metrics.observe(*label, exc.status, 0.0, 0)
             return error_answer(exc, request_id)
@@ -169,6 +177,59 @@ class PredictRoute:
             )
         server.metrics.observe(*label, 200, elapsed, batch.n_rows)
         return Answer(200, content, {"x-request-id": request_id})
+
+
+class Deadlines:
+    """Request timeouts with one timer per worker rather than one per request.
+
+    A timer per request (``asyncio.timeout``) stays allocated until its deadline even when the
+    request is answered within a millisecond: at thousands of requests a second, that is
+    hundreds of thousands of live objects for the garbage collector to walk. Instead a request
+    registers while it awaits (its body, a thread), and a check every ``period`` seconds, run
+    only while some request waits, cancels those past their deadline, which then raise
+    :class:`TimeoutError`. A deadline is thus kept to within ``period``.
+
+    Parameters
+    ----------
+    period
+        Seconds between checks.
+    """
+
+    def __init__(self, period: float) -> None:
+        self.period = period
+        self._waiting: dict[asyncio.Task[Any], float] = {}
+        self._expired: set[asyncio.Task[Any]] = set()
+        self._check_handle: asyncio.TimerHandle | None = None
+
+    async def wait(self, awaitable: Awaitable[T], deadline: float) -> T:
+        """Await ``awaitable``; raise :class:`TimeoutError` once ``time.monotonic()`` passes
+        ``deadline``."""
+        task = asyncio.current_task()
+        if task is None:  # pragma: no cover - always called from a task
+            return await awaitable
+        self._waiting[task] = deadline
+        if self._check_handle is None:
+            self._check_handle = asyncio.get_running_loop().call_later(self.period, self._check)
+        try:
+            return await awaitable
+        except asyncio.CancelledError:
+            if task not in self._expired:
+                raise
+            self._expired.discard(task)
+            task.uncancel()
+            raise TimeoutError from None
+        finally:
+            del self._waiting[task]
+
+    def _check(self) -> None:
+        self._check_handle = None
+        now = time.monotonic()
+        for task, deadline in self._waiting.items():
+            if deadline <= now and task not in self._expired:
+                self._expired.add(task)
+                task.cancel()
+        if self._waiting:
+            self._check_handle = asyncio.get_running_loop().call_later(self.period, self._check)
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -224,6 +285,20 @@ def error_answer(exc: RequestError, request_id: str | None) -> Answer:
     elif exc.status == 503:
         headers["retry-after"] = "1"
     return Answer(exc.status, dumps(exc.payload(request_id)), headers)
+
+
+def library_error(exc: ModelcycleError) -> RequestError:
+    """The refusal a library error becomes: a missing model is a 404, a bad setting a 422, a
+    registry conflict a 409, anything else (the store or registry unreachable) a 503."""
+    status = 503
+    if isinstance(exc, ModelNotFoundError):
+        status = 404
+    elif isinstance(exc, ConfigError):
+        status = 422
+    elif isinstance(exc, RegistryError):
+        status = 409
+    code = {404: "not_found", 409: "conflict", 422: "invalid_parameter"}.get(status, "unavailable")
+    return RequestError(status, code, str(exc))
 
 
 def internal_error(exc: BaseException, request_id: str | None) -> Answer:
