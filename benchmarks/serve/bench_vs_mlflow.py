@@ -315,11 +315,12 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _raise_on_term)
     processes = Processes()
     started = time.monotonic()
-    try:
-        with temporary_home() as home:
+    with temporary_home() as home:
+        try:
             results = run(home, processes, args)
-    finally:
-        processes.stop_all()
+        finally:
+            # Before the home goes: a server stopping writes its prediction log there.
+            processes.stop_all()
     results["wall_s"] = round(time.monotonic() - started, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
