@@ -188,3 +188,24 @@ def test_bad_input_is_a_clear_error(
 def test_a_table_without_target_is_refused(adult_sample: pd.DataFrame) -> None:
     with pytest.raises(ParameterError, match="'target' parameter of automl"):
         automl(adult_sample.head(100), tracking=False)
+
+
+def test_multiclass_with_a_high_cardinality_column() -> None:
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(600, n_features=6, n_informative=4, n_classes=3, random_state=0)
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(6)])
+    # A categorical column with many levels, one of which is informative.
+    frame["shop"] = [f"s{(i * 7) % 30}" if label else "s99" for i, label in enumerate(y == 2)]
+    frame["label"] = np.array(["red", "green", "blue"])[y]
+    table = mc.load_table(frame, target="label")
+    result = automl(
+        table, budget=300, n_jobs=2, max_trials=12, tracking=False, validation="holdout:0.25"
+    )
+    assert result.metric == "accuracy" and result.best.metrics["accuracy"] > 0.6
+    tried = {t.config.get("preprocessing", {}).get("categorical") for t in result.trials}
+    assert "native" in tried  # LightGBM's warm start splits on the categories natively
+    again = pipeline_from_recipe(result.best.recipe).fit(table.X, table.y)
+    X_new = table.X.head(40)
+    np.testing.assert_array_equal(again.predict(X_new), result.best.pipeline.predict(X_new))
+    assert set(result.best.pipeline.predict(X_new)) <= {"red", "green", "blue"}

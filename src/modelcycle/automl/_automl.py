@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import os
@@ -49,7 +50,10 @@ _ENSEMBLE_FACTS = ("adopted", "members", "weights", "score", "best_single")
 # Refitting the ensemble (its members in parallel) may take this share of the budget longer
 # than refitting the best model alone: the refit comes on top of the budget, so it must stay
 # small beside it.
-_REFIT_SHARE = 0.1
+_REFIT_SHARE = 0.05
+# Distinct models an ensemble may hold: beyond a handful, each adds a refit and a prediction
+# for a gain that ensemble selection rarely finds.
+_MAX_MEMBERS = 5
 
 
 @dataclass
@@ -307,14 +311,15 @@ def automl(
         max_trials=max_trials,
         executor=runner,
         random_state=random_state,
-        on_trial=(lambda t: tracker.log(_trial_run(t, base_recipe, metric))) if tracker else None,
+        on_trial=(lambda t: tracker.log(_trial_run(t, base_recipe))) if tracker else None,
         progress=progress,
     )
     try:
         trials = search.run(started)
     except BaseException:
         if tracker is not None:
-            tracker.finish()
+            with contextlib.suppress(Exception):  # the search's error is the one to see
+                tracker.finish()
         raise
     best = search.best()
     if best is None:
@@ -351,7 +356,7 @@ def automl(
             )
     final.pipeline, final.size_bytes = pipeline, size
     if tracker is not None:
-        tracker.log(_final_run(final, metric, refit_seconds))
+        tracker.log(_final_run(final, refit_seconds))
         tracker.finish()
         by_name = {t.name: t.run_id for t in trials}
         for candidate in candidates:
@@ -465,7 +470,7 @@ def _candidate(trial: Trial, recipe: dict[str, Any], table: Table) -> Candidate:
     )
 
 
-def _trial_run(trial: Trial, base: Mapping[str, Any], metric: str) -> RunRecord:
+def _trial_run(trial: Trial, base: Mapping[str, Any]) -> RunRecord:
     metrics = {**trial.metrics, **{f"{k}_std": v for k, v in trial.metrics_std.items()}}
     metrics.update(
         seconds=trial.seconds,
@@ -494,7 +499,7 @@ def _trial_run(trial: Trial, base: Mapping[str, Any], metric: str) -> RunRecord:
     )
 
 
-def _final_run(candidate: Candidate, metric: str, refit_seconds: float) -> RunRecord:
+def _final_run(candidate: Candidate, refit_seconds: float) -> RunRecord:
     metrics = {**candidate.metrics, **{f"{k}_std": v for k, v in candidate.metrics_std.items()}}
     metrics.update(refit_seconds=refit_seconds, size_bytes=float(candidate.size_bytes))
     artifacts: dict[str, str | bytes] = {}
@@ -543,6 +548,7 @@ def _ensemble(search: Search, data: TrialData, metric: str, table: Table) -> dic
         costs=costs,
         max_cost=cap,
         workers=search.executor.capacity,
+        max_members=_MAX_MEMBERS,
     )
     single = library[0].score
     # An ensemble costs a refit and a prediction per member: it must win by a margin that
@@ -639,17 +645,16 @@ def _refit(
     table: Table,
 ) -> tuple[Any, int]:
     """Fit the chosen model on every row: each member in its own job, in parallel, on the
-    search's workers (which hold the data already), the costliest first; a forest gets the
-    cores no other member needs. Closes the executor. Returns the model and its size."""
+    search's workers (which hold the data already), the costliest first; a forest refit alone
+    grows its trees on every core. Closes the executor. Returns the model and its size."""
     fitted: dict[int, tuple[Any, int]] = {}
-    spare = max(0, executor.capacity - len(members))
     try:
         pending = sorted(enumerate(members), key=lambda item: -costs[item[0]])
         while pending or executor.running():
             while pending and executor.running() < executor.capacity:
                 index, config = pending.pop(0)
-                threads = 1 + spare if config["family"] in FORESTS else 1
-                spare = 0 if threads > 1 else spare
+                alone = len(members) == 1 and config["family"] in FORESTS
+                threads = executor.capacity if alone else 1
                 executor.submit(str(index), fit_member, (config, threads), None)
             for result in executor.poll(1.0):
                 if result.status != "ok":

@@ -94,6 +94,7 @@ def select_ensemble(
     costs: Sequence[float] | None = None,
     max_cost: float | None = None,
     workers: int = 1,
+    max_members: int | None = None,
 ) -> Selection:
     """Forward selection with replacement: start from the best model, and at each round add
     the model (possibly again) whose inclusion in the average scores best; keep the best
@@ -120,6 +121,8 @@ def select_ensemble(
         Each candidate's cost (seconds to refit it) and the most the distinct members may
         take to refit on ``workers`` workers at once: a model that would exceed it is not
         added (the best one always is).
+    max_members
+        Most distinct models in the ensemble.
 
     Examples
     --------
@@ -145,6 +148,7 @@ def select_ensemble(
         trials = [
             objective((total + p) / size)
             if _affordable(counts, j, costs, max_cost, workers)
+            and (max_members is None or counts[j] > 0 or np.count_nonzero(counts) < max_members)
             else -math.inf
             for j, p in enumerate(library)
         ]

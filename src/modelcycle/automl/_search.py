@@ -46,6 +46,9 @@ logger = logging.getLogger(__name__)
 TRIAL_SHARE = 0.35
 # ...but every step gets at least this long (process overhead, a first forest of 32 trees).
 MIN_STEP_SECONDS = 2.0
+# A forest grows trees for at most this share of the budget (its steps their part of it): a
+# forest costs as much to refit on every row as to grow, and the refit comes after the budget.
+FOREST_SHARE = 0.15
 # A step is told to finish its fit within this share of its time (forests then stop growing,
 # boosting stops adding rounds), leaving the rest for predicting and returning. Only a step
 # that ignores it (a slow kNN, a linear model that does not converge) is stopped, and only past
@@ -220,9 +223,11 @@ class Search:
                 waiting = next((a for a in self._active.values() if a.waiting()), None)
                 if waiting is not None:
                     self._submit(waiting, deadline)
-                elif self._may_start() and time.perf_counter() < deadline:
-                    self._start(study, optuna, deadline)
-                else:
+                elif not (
+                    self._may_start()
+                    and time.perf_counter() < deadline
+                    and self._start(study, optuna, deadline)
+                ):
                     break
             if not self._active:
                 return
@@ -262,7 +267,9 @@ class Search:
         tried = [t for t in self.trials if t.family == family and t.status != "running"]
         return len(tried) >= _BROKEN_AFTER and all(t.status == "failed" for t in tried)
 
-    def _start(self, study: Any, optuna: Any, deadline: float) -> None:
+    def _start(self, study: Any, optuna: Any, deadline: float) -> bool:
+        """Ask for a trial and submit its first step; ``False`` if every proposal was of a
+        broken family."""
         for _ in range(_SKIPS):
             trial = study.ask()
             with warnings.catch_warnings():
@@ -273,7 +280,7 @@ class Search:
                 break
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
         else:
-            return
+            return False
         warm = trial.number < self._n_warm
         full = self.data.full_steps()
         # Warm starts are strong by construction: they skip the cheap samples, and since they
@@ -290,6 +297,7 @@ class Search:
         active = _Active(trial, record, plan, parallel=warm)
         self._active[trial.number] = active
         self._submit(active, deadline)
+        return True
 
     def _submit(self, active: _Active, deadline: float) -> None:
         index = active.plan[active.submitted]
@@ -314,9 +322,16 @@ class Search:
         self.executor.submit(
             f"{active.record.number}:{index}",
             run_step,
-            (active.record.config, index, _ALLOWANCE * limit, active.max_trees),
+            (active.record.config, index, self._allowance(active, limit, share), active.max_trees),
             kill,
         )
+
+    def _allowance(self, active: _Active, limit: float, share: float) -> float:
+        """Seconds the step's fit may take (``run_step``'s ``allowance``)."""
+        allowance = _ALLOWANCE * limit
+        if active.record.family in FORESTS:
+            allowance = min(allowance, max(MIN_STEP_SECONDS, FOREST_SHARE * self.budget) * share)
+        return allowance
 
     # -- results ----------------------------------------------------------------------------
 
