@@ -7,11 +7,13 @@ store is migrated per session and copied into each test's home instead.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pandas as pd
 import pytest
@@ -104,3 +106,48 @@ def cli(clean_environ: Path) -> Cli:
         )
 
     return run
+
+
+POSTGRES = "postgresql://postgres@127.0.0.1:5432"
+
+
+def _postgres_unavailable(reason: str) -> NoReturn:
+    """Skip locally; fail where PostgreSQL is required (CI sets MODELCYCLE_REQUIRE_POSTGRES=1)."""
+    if os.environ.get("MODELCYCLE_REQUIRE_POSTGRES") == "1":
+        pytest.fail(f"{reason}; MODELCYCLE_REQUIRE_POSTGRES=1 requires it", pytrace=False)
+    pytest.skip(f"{reason}; set MODELCYCLE_REQUIRE_POSTGRES=1 to make this a failure")
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[Callable[[], str]]:
+    """Make fresh PostgreSQL databases on 127.0.0.1:5432; every one is dropped after the session.
+
+    Call the returned function for the SQLAlchemy URI of a new, empty database; fixtures of any
+    scope build their own ``postgres_uri`` from it.
+    """
+    try:
+        import psycopg
+    except ImportError as exc:
+        _postgres_unavailable(
+            f"psycopg is not installed ({exc}): pip install 'modelcycle[postgres]'"
+        )
+    try:
+        admin = psycopg.connect(f"{POSTGRES}/postgres", autocommit=True, connect_timeout=3)
+    except psycopg.Error as exc:
+        cause = " ".join(str(exc).split())  # psycopg's message spans lines
+        _postgres_unavailable(f"PostgreSQL is not reachable at {POSTGRES} ({cause})")
+    created: list[str] = []
+
+    def create() -> str:
+        name = f"mc_test_{os.getpid()}_{secrets.token_hex(4)}"
+        admin.execute(f'CREATE DATABASE "{name}"')
+        created.append(name)
+        return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+
+    with admin:
+        try:
+            yield create
+        finally:
+            # MLflow and the servers keep pooled connections open: FORCE closes them.
+            for name in created:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

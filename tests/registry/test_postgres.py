@@ -6,9 +6,7 @@ Skipped with a reason when no server answers on 127.0.0.1:5432, unless
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,39 +20,11 @@ from modelcycle.registry import Registry
 
 pytestmark = pytest.mark.postgres
 
-SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("MODELCYCLE_REQUIRE_POSTGRES") == "1":
-        pytest.fail(f"PostgreSQL is required (MODELCYCLE_REQUIRE_POSTGRES=1) but {reason}")
-    pytest.skip(f"{reason}; set MODELCYCLE_REQUIRE_POSTGRES=1 to make this a failure")
-
 
 @pytest.fixture
-def postgres_uri() -> Iterator[str]:
-    """A fresh, empty database, dropped afterwards."""
-    try:
-        import psycopg
-    except ImportError:
-        _unavailable("psycopg is not installed (pip install 'modelcycle[postgres]')")
-        raise
-    try:
-        admin = psycopg.connect(
-            "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=3",
-            autocommit=True,
-        )
-    except psycopg.OperationalError as exc:
-        _unavailable(f"PostgreSQL is not reachable at 127.0.0.1:5432 ({exc})")
-        raise
-    name = f"modelcycle_test_{uuid.uuid4().hex[:12]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{SERVER}/{name}"
-    finally:
-        # MLflow keeps pooled connections open: FORCE closes them (PostgreSQL 13+).
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+def postgres_uri(postgres_database: Callable[[], str]) -> str:
+    """A fresh, empty database for each test."""
+    return postgres_database()
 
 
 def test_register_alias_load_on_postgres(

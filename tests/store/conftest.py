@@ -7,45 +7,20 @@ they fail.
 
 from __future__ import annotations
 
-import os
-import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
 
 from modelcycle.store import MetadataStore
 
-POSTGRES_SERVER = "postgresql://postgres@127.0.0.1:5432"
 STORE_TABLES = ("mc_events", "mc_deployments", "mc_api_keys", "mc_metrics")
 
 
 @pytest.fixture(scope="session")
-def postgres_uri() -> Iterator[str]:
-    """A SQLAlchemy URI of a fresh PostgreSQL database, dropped at the end of the session."""
-    try:
-        import psycopg
-    except ImportError as exc:  # pragma: no cover - psycopg is a dev dependency
-        _unavailable(f"psycopg is not installed ({exc})")
-    try:
-        admin = psycopg.connect(f"{POSTGRES_SERVER}/postgres", autocommit=True, connect_timeout=3)
-    except psycopg.Error as exc:
-        cause = " ".join(str(exc).split())  # psycopg's message spans lines
-        _unavailable(f"PostgreSQL is not reachable at {POSTGRES_SERVER} ({cause})")
-    name = f"mc_test_{os.getpid()}_{secrets.token_hex(4)}"
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _unavailable(reason: str) -> NoReturn:
-    if os.environ.get("MODELCYCLE_REQUIRE_POSTGRES") == "1":
-        pytest.fail(f"{reason}; MODELCYCLE_REQUIRE_POSTGRES=1 requires it", pytrace=False)
-    pytest.skip(f"{reason}; set MODELCYCLE_REQUIRE_POSTGRES=1 to make this a failure")
+def postgres_uri(postgres_database: Callable[[], str]) -> str:
+    """One fresh database for the store suite (each test drops the tables it finds)."""
+    return postgres_database()
 
 
 def _drop_store_tables(uri: str) -> None:
