@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -114,3 +118,26 @@ def test_bad_arguments(adult_table: mc.Table) -> None:
         mc.Learner(adult_table, time_limit=-1, tracking=False).compare(["naive_bayes"])
     with pytest.raises(ParameterError):
         mc.Learner(adult_table, tracking=False).compare(["no_such_family"])
+
+
+def test_a_plain_script_runs_without_a_main_guard(
+    home: Path, tmp_path: Path, adult_sample: pd.DataFrame
+) -> None:
+    """Workers never re-run the caller's script (multiprocessing would, without the guard)."""
+    data = tmp_path / "adult.csv"
+    adult_sample.head(600).to_csv(data, index=False)
+    script = tmp_path / "train.py"
+    script.write_text(
+        "print('top of script')\n"
+        "import modelcycle as mc\n"
+        f"board = mc.Learner({str(data)!r}, target='income', validation='kfold:3')"
+        ".compare(['naive_bayes', 'logistic_regression'])\n"
+        "print('best', board.best.name)\n"
+    )
+    env = {**os.environ, "MODELCYCLE_HOME": str(home), "OMP_NUM_THREADS": "1"}
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("top of script") == 1
+    assert "best " in out.stdout

@@ -4,14 +4,22 @@ One slow model family must not stall a session: every job runs in its own proces
 process still running at its deadline is terminated. Workers are forked from a forkserver that
 has the heavy libraries imported already, so a job starts in milliseconds, and no worker
 inherits OpenMP threads from the parent (forking those can deadlock).
+
+Workers only ever run modelcycle's own functions, so they never import the caller's script:
+a plain script that calls ``Learner.compare`` works without the ``if __name__ == "__main__"``
+guard that multiprocessing otherwise demands.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import sys
+import threading
 import time
 import traceback
+import types
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
@@ -67,13 +75,47 @@ def run_jobs(
     yield from _run_in_processes(list(jobs), n_jobs=n_jobs, time_limit=time_limit)
 
 
+_MAIN_SWAP = threading.Lock()
+
+
+@contextmanager
+def _caller_script_hidden() -> Iterator[None]:
+    """Start a worker as if ``__main__`` had no file.
+
+    multiprocessing tells a forkserver or spawn child to import the parent's ``__main__`` by its
+    path, which re-runs an unguarded script from the top (and starts its workers again). A stub
+    ``__main__`` while the child's start-up data is taken leaves that out; the running script's
+    own globals are untouched. The lock keeps two starting threads from restoring each other's stub.
+    """
+    with _MAIN_SWAP:
+        real = sys.modules.get("__main__")
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            if real is not None:
+                sys.modules["__main__"] = real
+
+
+if hasattr(mp.context, "ForkServerProcess"):
+
+    class _WorkerProcess(mp.context.ForkServerProcess):
+        @staticmethod
+        def _Popen(process_obj: Any) -> Any:
+            with _caller_script_hidden():
+                return mp.context.ForkServerProcess._Popen(process_obj)
+
+    class _WorkerContext(mp.context.ForkServerContext):
+        Process = _WorkerProcess
+
+
 def _context() -> mp.context.BaseContext:
-    try:
-        ctx = mp.get_context("forkserver")
-        ctx.set_forkserver_preload(_PRELOAD)
-        return ctx
-    except ValueError:  # platforms without forkserver
+    """The context every worker of modelcycle starts from (the Learner's and AutoML's)."""
+    if not hasattr(mp.context, "ForkServerProcess"):  # platforms without forkserver
         return mp.get_context("spawn")
+    ctx = _WorkerContext()
+    ctx.set_forkserver_preload(_PRELOAD)
+    return ctx
 
 
 def _run_in_processes(
