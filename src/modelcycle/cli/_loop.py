@@ -177,7 +177,8 @@ def backtest(
     table.add_column("strategy")
     for column in summary.columns:
         table.add_column(str(column), justify="right")
-    for name, row in summary.iterrows():
+    # object dtype keeps the retrain counts integers (a mixed row would turn them into floats)
+    for name, row in summary.astype(object).iterrows():
         table.add_row(str(name), *[fmt(v) for v in row.tolist()])
     console.print(table)
     console.print(", ".join(f"{k}: {v}" for k, v in result.settings.items()), highlight=False)
