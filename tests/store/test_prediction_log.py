@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import orjson
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
@@ -270,6 +272,86 @@ def test_unencodable_values_are_written_as_text(tmp_path: Path) -> None:
     assert frame["n"].item() == 3 and frame["prediction"].item() == "1"
     assert frame["when"].item().startswith("2026-03-01T23:59:58")
     assert frame["path"].item() == "/data/x"
+
+
+def test_columns_and_rows_log_the_same(tmp_path: Path) -> None:
+    rows = [{"x": 1.5, "city": "Oslo"}, {"x": float("nan"), "city": None}]
+    outputs = [
+        {"prediction": "yes", "probabilities": {"no": 0.25, "yes": 0.75}},
+        {"prediction": "no", "probabilities": {"no": 0.5, "yes": 0.5}},
+    ]
+    columns = {"x": np.array([1.5, np.nan]), "city": np.array(["Oslo", None], dtype=object)}
+    output_columns = {
+        "prediction": np.array(["yes", "no"], dtype=object),
+        "probabilities": {"no": np.array([0.25, 0.5]), "yes": np.array([0.75, 0.5])},
+    }
+    with LogWriter(tmp_path) as writer:
+        for i in range(3):  # row and column requests interleaved land in one file, in order
+            writer.log_prediction("m", "1", None, f"rows{i}", rows, outputs, 1.0)
+            writer.log_prediction("m", "1", None, f"cols{i}", columns, output_columns, 1.0)
+        writer.log_prediction("m", "1", None, "nopred", {"x": np.array([2.0])}, {"k": [1]}, 1.0)
+        with pytest.raises(ParameterError, match="'outputs'"):
+            writer.log_prediction("m", "1", None, "r", columns, {"prediction": [1]}, 1.0)
+    assert len(parquet_files(tmp_path)) == 1
+    frame = LogReader(tmp_path).predictions("m", expand_inputs=False)
+    assert frame["request_id"].tolist()[:4] == ["rows0", "rows0", "cols0", "cols0"]
+    kind = frame["request_id"].str[:4]
+    for name in ("inputs", "outputs"):
+        by_rows = [orjson.loads(t) for t in frame.loc[kind == "rows", name]]
+        by_columns = [orjson.loads(t) for t in frame.loc[kind == "cols", name]]
+        assert by_rows == by_columns
+    assert frame.loc[kind == "rows", "prediction"].tolist() == ["yes", "no"] * 3
+    assert frame.loc[kind == "cols", "prediction"].tolist() == ["yes", "no"] * 3
+    assert orjson.loads(frame["inputs"].iloc[3]) == {"x": None, "city": None}
+    assert frame.set_index("request_id")["prediction"].isna().to_dict() == {
+        **{f"{k}{i}": False for k in ("rows", "cols") for i in range(3)},
+        "nopred": True,
+    }
+
+
+def test_typed_columns_are_read_back_across_files(tmp_path: Path) -> None:
+    when = np.array(["2024-01-02T03:04:05"], dtype="datetime64[ns]")
+    mixed = np.empty(1, dtype=object)
+    mixed[0] = {"a": 1}
+    with LogWriter(tmp_path, flush_rows=1) as writer:  # one file per request
+        writer.log_prediction(
+            "m",
+            "1",
+            None,
+            "a",
+            {"n": np.array([3]), "job": np.array(["x"], dtype=object)},
+            {"prediction": np.array([1])},
+            1.0,
+        )
+        writer.log_prediction(
+            "m",
+            "2",
+            None,
+            "b",
+            {"n": np.array([2.5]), "when": when, "odd": mixed},
+            {"prediction": np.array([0]), "probabilities": {"0": np.array([0.9])}},
+            1.0,
+        )
+        writer.log_prediction("m", "2", None, "c", [{"n": 7, "job": "y"}], [{"prediction": 1}], 1.0)
+    assert len(parquet_files(tmp_path)) == 3
+    frame = LogReader(tmp_path).predictions("m").set_index("request_id")
+    assert frame["n"].tolist() == [3.0, 2.5, 7.0]
+    assert frame.loc["a", "job"] == "x" and frame.loc["c", "job"] == "y"
+    assert frame.loc["b", "when"].startswith("2024-01-02T03:04:05")
+    assert frame.loc["b", "odd"] == {"a": 1}  # as the row form gives it
+    assert frame["prediction"].tolist() == ["1", "0", "1"]
+    assert orjson.loads(frame.loc["b", "outputs"]) == {"prediction": 0, "probabilities": {"0": 0.9}}
+    assert orjson.loads(frame.loc["c", "outputs"]) == {"prediction": 1}
+    text = LogReader(tmp_path).predictions("m", expand_inputs=False).set_index("request_id")
+    assert orjson.loads(text.loc["a", "inputs"])["job"] == "x"
+
+
+def test_a_column_of_mixed_types_is_kept_as_json_text(tmp_path: Path) -> None:
+    with LogWriter(tmp_path) as writer:
+        mixed = np.array([1, "a", None], dtype=object)
+        writer.log_prediction("m", "1", None, "r", {"v": mixed}, {"prediction": [0, 1, 0]}, 1.0)
+    values = LogReader(tmp_path).predictions("m")["v"]
+    assert values[:2].tolist() == ["1", '"a"'] and pd.isna(values[2])
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from __future__ import annotations
 import difflib
 import math
 import numbers
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -167,13 +167,12 @@ class Batch:
         One array per column of ``spec``, all of length ``n_rows``.
     """
 
-    __slots__ = ("_rows", "columns", "n_rows", "spec")
+    __slots__ = ("columns", "n_rows", "spec")
 
     def __init__(self, spec: InputSpec, columns: dict[str, np.ndarray], n_rows: int) -> None:
         self.spec = spec
         self.columns = columns
         self.n_rows = n_rows
-        self._rows: list[dict[str, Any]] | None = None
 
     def frame(self) -> pd.DataFrame:
         """The batch as a DataFrame with the registered dtypes, built without copying."""
@@ -190,43 +189,6 @@ class Batch:
             for name, a in self.columns.items()
         }
         return pd.DataFrame(data, copy=False)
-
-    def rows(self) -> Sequence[Mapping[str, Any]]:
-        """The rows as mappings, built on first access (the log writer's thread does that)."""
-        return _Rows(self)
-
-    def _materialise(self) -> list[dict[str, Any]]:
-        if self._rows is None:
-            names = list(self.columns)
-            values = [_plain(a) for a in self.columns.values()]
-            # Every column has n_rows values by construction; zip's strict check would cost a
-            # third of this, on the log writer's thread, for every row logged.
-            self._rows = [dict(zip(names, row, strict=False)) for row in zip(*values, strict=False)]
-        return self._rows
-
-
-class _Rows(Sequence[Mapping[str, Any]]):
-    """A lazy sequence of a batch's rows, so the request path never builds them."""
-
-    __slots__ = ("_batch",)
-
-    def __init__(self, batch: Batch) -> None:
-        self._batch = batch
-
-    def __len__(self) -> int:
-        return self._batch.n_rows
-
-    def __getitem__(self, index: Any) -> Any:
-        return self._batch._materialise()[index]
-
-    def __iter__(self) -> Iterator[Mapping[str, Any]]:
-        return iter(self._batch._materialise())
-
-
-def _plain(array: np.ndarray) -> list[Any]:
-    if array.dtype.kind == "M":
-        return [None if pd.isna(v) else pd.Timestamp(v).isoformat() for v in array]
-    return array.tolist()
 
 
 # -- parsing -------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ other to see what HTTP costs.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -42,59 +42,18 @@ class Prediction:
 
     predictions: list[Any]
     probabilities: list[dict[str, float]] | None
-    _outputs: _Outputs | None = field(default=None, repr=False, compare=False)
+    _columns: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
 
-    def outputs(self) -> Sequence[Mapping[str, Any]]:
-        """Each row's output as the log stores it, built on first access."""
-        if self._outputs is not None:
-            return self._outputs
-        return _Outputs(self.predictions, self.probabilities, None)
-
-
-class _Outputs(Sequence[Mapping[str, Any]]):
-    """The rows' outputs for the log, kept as the model's arrays until the log writer asks.
-
-    The lists and dicts of the response are dropped once it is sent; a logged request waits
-    for its file with a few arrays (which the garbage collector does not track), not with a
-    dict per row (which it walks on every full collection).
-    """
-
-    __slots__ = ("_classes", "_predicted", "_proba", "_rows")
-
-    def __init__(
-        self,
-        predicted: np.ndarray | list[Any],
-        proba: np.ndarray | list[dict[str, float]] | None,
-        classes: tuple[str, ...] | None,
-    ) -> None:
-        self._predicted = predicted
-        self._proba = proba
-        self._classes = classes
-        self._rows: list[dict[str, Any]] | None = None
-
-    def _materialise(self) -> list[dict[str, Any]]:
-        if self._rows is None:
-            predicted, proba = self._predicted, self._proba
-            values = predicted.tolist() if isinstance(predicted, np.ndarray) else predicted
-            if proba is None:
-                self._rows = [{"prediction": v} for v in values]
-            else:
-                if isinstance(proba, np.ndarray):
-                    proba = probability_rows(self._classes or (), proba)
-                self._rows = [
-                    {"prediction": v, "probabilities": q}
-                    for v, q in zip(values, proba, strict=True)
-                ]
-        return self._rows
-
-    def __len__(self) -> int:
-        return len(self._predicted)
-
-    def __getitem__(self, index: Any) -> Any:
-        return self._materialise()[index]
-
-    def __iter__(self) -> Iterator[Mapping[str, Any]]:
-        return iter(self._materialise())
+    def output_columns(self) -> Mapping[str, Any]:
+        """The rows' outputs as the log takes them: ``{"prediction": array, "probabilities":
+        {class: array}}``, the model's own arrays rather than a dict per row."""
+        if self._columns is not None:
+            return self._columns
+        columns: dict[str, Any] = {"prediction": self.predictions}
+        if self.probabilities is not None:
+            keys = self.probabilities[0] if self.probabilities else {}
+            columns["probabilities"] = {k: [p[k] for p in self.probabilities] for k in keys}
+        return columns
 
 
 @dataclass(frozen=True, eq=False)
@@ -210,7 +169,9 @@ class ServedModel:
         probabilities = None
         if proba is not None and keys is not None:
             probabilities = probability_rows(keys, proba)
-        logged = _Outputs(predicted, proba, keys)
+        logged: dict[str, Any] = {"prediction": predicted}
+        if proba is not None and keys is not None:
+            logged["probabilities"] = {key: proba[:, j] for j, key in enumerate(keys)}
         return Prediction(predicted.tolist(), probabilities, logged)
 
     def _pipeline_outputs(self, batch: Batch) -> Outputs:

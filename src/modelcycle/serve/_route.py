@@ -171,8 +171,8 @@ class PredictRoute:
                 served.version,
                 used_alias,
                 request_id,
-                batch.rows(),
-                result.outputs(),
+                batch.columns,
+                result.output_columns(),
                 elapsed * 1000.0,
             )
         server.metrics.observe(*label, 200, elapsed, batch.n_rows)

@@ -16,7 +16,17 @@ import pyarrow as pa
 from modelcycle.config import Settings, import_optional
 from modelcycle.exceptions import ParameterError, StoreError
 
-from ._log import FEEDBACK, FEEDBACK_SCHEMA, PREDICTION_SCHEMA, PREDICTIONS, model_folder
+from ._jsontext import json_objects
+from ._log import (
+    FEEDBACK,
+    FEEDBACK_SCHEMA,
+    INPUT_PREFIX,
+    PREDICTION_COLUMN,
+    PREDICTION_SCHEMA,
+    PREDICTIONS,
+    PROBABILITY_PREFIX,
+    model_folder,
+)
 from ._schema import as_utc
 
 #: Columns every prediction frame starts with; feature columns follow.
@@ -290,19 +300,71 @@ def _parse_json(values: pd.Series) -> pd.Series:
 
 
 def _finish(frame: pd.DataFrame, expand_inputs: bool, tail: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Order the columns and turn the ``inputs`` JSON into feature columns."""
+    """Order the columns and turn the inputs (JSON text or typed columns) into feature columns."""
     frame = frame.reset_index(drop=True)
+    typed_inputs = [c for c in frame.columns if c.startswith(INPUT_PREFIX)]
+    typed_outputs = [
+        c for c in frame.columns if c == PREDICTION_COLUMN or c.startswith(PROBABILITY_PREFIX)
+    ]
+    # Rows logged as columns have no text; their values are in the typed columns.
+    typed = frame["inputs"].isna() if typed_inputs or typed_outputs else None
+    if typed is not None and typed.any():
+        frame.loc[typed, "outputs"] = _outputs_text(frame.loc[typed, typed_outputs])
     inputs = frame.pop("inputs")
+    features = _features(frame[typed_inputs], inputs, typed)
     head = [c for c in PREDICTION_COLUMNS if c in frame.columns]
     frame = frame.loc[:, [*head, *tail]]
     if not expand_inputs:
+        if typed is not None and typed.any():
+            inputs = inputs.copy()
+            inputs[typed] = _text(features.loc[typed])
         frame.insert(len(head), "inputs", inputs)
         return frame
-    features = pd.DataFrame.from_records(
-        [orjson.loads(v) if isinstance(v, str) else {} for v in inputs], index=frame.index
-    )
     if features.columns.empty:
         return frame
     taken = set(frame.columns)
     features.columns = [f"input_{c}" if c in taken else c for c in features.columns]
     return pd.concat([frame.iloc[:, : len(head)], features, frame.loc[:, list(tail)]], axis=1)
+
+
+def _features(
+    typed_columns: pd.DataFrame, inputs: pd.Series, typed: pd.Series | None
+) -> pd.DataFrame:
+    """One column per feature: typed rows from their columns, the others parsed from JSON."""
+    texts = ~typed if typed is not None else pd.Series(True, index=inputs.index)
+    parts = []
+    if typed is not None and typed.any():
+        part = typed_columns.loc[typed]
+        part.columns = [c.removeprefix(INPUT_PREFIX) for c in part.columns]
+        parts.append(part)
+    if texts.any() or not parts:
+        values = inputs[texts]
+        records = [orjson.loads(v) if isinstance(v, str) else {} for v in values]
+        parts.append(pd.DataFrame.from_records(records, index=values.index))
+    features = parts[0] if len(parts) == 1 else pd.concat(parts)
+    return features.reindex(inputs.index)
+
+
+def _outputs_text(typed: pd.DataFrame) -> list[str]:
+    """The ``outputs`` JSON of rows logged as columns, as the row form writes it."""
+    columns: dict[str, Any] = {}
+    if PREDICTION_COLUMN in typed.columns:
+        columns["prediction"] = typed[PREDICTION_COLUMN].to_numpy()
+    probabilities = {
+        c.removeprefix(PROBABILITY_PREFIX): typed[c].to_numpy()
+        for c in typed.columns
+        if c.startswith(PROBABILITY_PREFIX)
+    }
+    if probabilities:
+        columns["probabilities"] = probabilities
+    return _text_of(columns, len(typed))
+
+
+def _text(features: pd.DataFrame) -> list[str]:
+    columns = {str(c): features[c].to_numpy() for c in features.columns}
+    return _text_of(columns, len(features))
+
+
+def _text_of(columns: dict[str, Any], rows: int) -> list[str]:
+    texts: list[str] = json_objects(columns, rows).to_pylist()
+    return texts
