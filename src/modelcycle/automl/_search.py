@@ -49,6 +49,10 @@ MIN_STEP_SECONDS = 2.0
 # A forest grows trees for at most this share of the budget (its steps their part of it): a
 # forest costs as much to refit on every row as to grow, and the refit comes after the budget.
 FOREST_SHARE = 0.15
+# ...but under a budget so short that this share buys only a few dozen trees, forests grow as
+# long as other steps: their trees are what tight budgets lack most (a 300-tree forest beats
+# a one-minute FLAML search on two of the benchmark's tables), and their refit stays short.
+FOREST_FLOOR_SECONDS = 3.0
 # A step is told to finish its fit within this share of its time (forests then stop growing,
 # boosting stops adding rounds), leaving the rest for predicting and returning. Only a step
 # that ignores it (a slow kNN, a linear model that does not converge) is stopped, and only past
@@ -330,7 +334,8 @@ class Search:
         """Seconds the step's fit may take (``run_step``'s ``allowance``)."""
         allowance = _ALLOWANCE * limit
         if active.record.family in FORESTS:
-            allowance = min(allowance, max(MIN_STEP_SECONDS, FOREST_SHARE * self.budget) * share)
+            cap = max(MIN_STEP_SECONDS, FOREST_FLOOR_SECONDS, FOREST_SHARE * self.budget)
+            allowance = min(allowance, cap * share)
         return allowance
 
     # -- results ----------------------------------------------------------------------------
