@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -198,3 +199,45 @@ def test_a_crash_between_retrain_and_promotion_leaves_a_consistent_state(
     step = run_once("elec", policy, registry=world.registry, store=store, log_dir=world.log_dir)
     assert any("carrying on" in n for n in step.notes)
     assert world.registry.get_version("elec", alias="production").version == challenger
+
+
+def test_a_long_running_loop_waits_for_approval_and_approve_promotes(
+    world: Any, home: Path, server: Any, electricity_frame: pd.DataFrame, cli: Any
+) -> None:
+    from _serve_helpers import wait_for
+
+    from modelcycle.loop._run import run
+
+    first = _register_first(world, electricity_frame, home)
+    store = world.store()
+    deploy("elec", first, registry=world.registry, store=store)
+    srv = server()
+    _send(srv, electricity_frame.iloc[30000:31600])
+    _wait_logged(world, 1600)
+    policy = home / "approve.yaml"
+    # The cool-down keeps the second step from retraining again: it holds.
+    policy.write_text(POLICY.replace("cooldown: 0", "cooldown: 1d") + "action: approve\n")
+    steps: list[Any] = []
+    done = run(
+        "elec",
+        policy,
+        every=timedelta(0),
+        steps=2,
+        on_step=steps.append,
+        registry=world.registry,
+        store=store,
+        log_dir=world.log_dir,
+    )
+    assert done == 2 and [s.decision.action for s in steps] == ["retrain", "hold"]
+    assert steps[1].decision.reasons and "cool" in " ".join(steps[1].decision.reasons).lower()
+    pending = store.events("elec", kinds="pending")
+    assert len(pending) == 1 and steps[0].promoted is None
+    assert world.registry.get_version("elec", alias="production").version == first
+
+    approved = cli("approve", "elec", home=home)
+    assert approved.returncode == 0, approved.stderr
+    target = int(pending[0].version or 0)
+    assert world.registry.get_version("elec", alias="production").version == target
+    wait_for(lambda: _served_version(srv, electricity_frame.iloc[:1]) == target, timeout=30)
+    again = cli("approve", "elec", home=home)
+    assert again.returncode != 0 and "no longer waiting" in again.stderr

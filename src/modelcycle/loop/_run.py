@@ -191,7 +191,7 @@ def run(
     a step is logged and recorded, and the next step tries again. Returns the steps run.
     """
     rules = policy if isinstance(policy, Policy) else load_policy(policy)
-    pause = (every or rules.monitor.every).total_seconds()
+    pause = (every if every is not None else rules.monitor.every).total_seconds()
     stop = threading.Event()
     previous = _install_stop(stop)
     done = 0
@@ -209,7 +209,8 @@ def run(
                     "decision", name, details={"action": "error", "reasons": [str(exc)]}
                 )
             done += 1
-            stop.wait(pause)
+            if steps is None or done < steps:  # no pause after the last step
+                stop.wait(pause)
     finally:
         _restore_stop(previous)
     return done
