@@ -75,6 +75,19 @@ def _wait_logged(world: Any, rows: int) -> None:
     wait_for(lambda: len(LogReader(world.log_dir).joined("elec")) >= rows, timeout=30)
 
 
+def _serving_with_feedback(
+    world: Any, home: Path, server: Any, frame: pd.DataFrame
+) -> tuple[int, Any, Any]:
+    """A first version in production, a server, and 1,600 later rows served with feedback."""
+    first = _register_first(world, frame, home)
+    store = world.store()
+    deploy("elec", first, registry=world.registry, store=store)
+    srv = server()
+    _send(srv, frame.iloc[30000:31600])
+    _wait_logged(world, 1600)
+    return first, store, srv
+
+
 def _served_version(server: Any, frame: pd.DataFrame) -> int:
     row = orjson.loads(orjson.dumps(frame.drop(columns=["class"]).head(1).to_dict("records")))
     return int(server.predict("elec", row).json()["version"])
@@ -176,12 +189,7 @@ def test_a_crash_between_retrain_and_promotion_leaves_a_consistent_state(
 ) -> None:
     import modelcycle.loop._run as loop_run
 
-    first = _register_first(world, electricity_frame, home)
-    store = world.store()
-    deploy("elec", first, registry=world.registry, store=store)
-    srv = server()
-    _send(srv, electricity_frame.iloc[30000:31600])
-    _wait_logged(world, 1600)
+    first, store, _ = _serving_with_feedback(world, home, server, electricity_frame)
     policy = home / "loop.yaml"
     policy.write_text(POLICY)
 
@@ -208,12 +216,7 @@ def test_a_long_running_loop_waits_for_approval_and_approve_promotes(
 
     from modelcycle.loop._run import run
 
-    first = _register_first(world, electricity_frame, home)
-    store = world.store()
-    deploy("elec", first, registry=world.registry, store=store)
-    srv = server()
-    _send(srv, electricity_frame.iloc[30000:31600])
-    _wait_logged(world, 1600)
+    first, store, srv = _serving_with_feedback(world, home, server, electricity_frame)
     policy = home / "approve.yaml"
     # The cool-down keeps the second step from retraining again: it holds.
     policy.write_text(POLICY.replace("cooldown: 0", "cooldown: 1d") + "action: approve\n")
