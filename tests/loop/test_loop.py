@@ -244,3 +244,46 @@ def test_a_long_running_loop_waits_for_approval_and_approve_promotes(
     wait_for(lambda: _served_version(srv, electricity_frame.iloc[:1]) == target, timeout=30)
     again = cli("approve", "elec", home=home)
     assert again.returncode != 0 and "no longer waiting" in again.stderr
+
+
+def test_the_live_baseline_is_read_from_the_champions_first_window(
+    world: Any, home: Path, server: Any, electricity_frame: pd.DataFrame
+) -> None:
+    from datetime import UTC, datetime
+
+    from modelcycle.learn import score
+    from modelcycle.loop import load_policy
+    from modelcycle.loop._run import _Context, _state
+    from modelcycle.store import LogReader
+
+    _serving_with_feedback(world, home, server, electricity_frame)
+    policy = home / "live.yaml"
+    policy.write_text(
+        "triggers:\n  performance: {drop: 0.05, baseline: live, min_rows: 100}\n"
+        "monitor: {window: 1d, min_rows: 100}\n"
+    )
+    rules = load_policy(policy)
+    champion = world.registry.load("elec", alias="production")
+
+    def state_at(now: datetime) -> Any:
+        ctx = _Context(
+            "elec",
+            "production",
+            rules,
+            world.registry,
+            world.store(),
+            LogReader(world.log_dir),
+            now,
+        )
+        return _state(ctx, champion, "accuracy")
+
+    assert state_at(datetime.now(UTC)).live_baseline is None  # its first day is not over
+    later = state_at(datetime.now(UTC) + timedelta(days=2))
+    served = LogReader(world.log_dir).joined("elec")
+    expected = score(
+        "binary",
+        served["actual"].astype(int),
+        served["prediction"].astype(int),
+        metrics=["accuracy"],
+    )["accuracy"]
+    assert later.live_baseline == pytest.approx(expected)

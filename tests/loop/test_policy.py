@@ -57,10 +57,28 @@ def test_performance_drop_schedule_and_new_labels() -> None:
     fine = Observation(performance={"accuracy": 0.83}, labeled_rows=500, new_labels=10)
     assert policy.decide(state, fine, NOW + timedelta(days=1)).action == "none"
     worse = Observation(performance={"accuracy": 0.78}, labeled_rows=500)
-    assert "below the champion's baseline" in policy.decide(state, worse, NOW).reasons[0]
+    assert "below the champion's gate baseline" in policy.decide(state, worse, NOW).reasons[0]
     assert policy.decide(state, fine, NOW + timedelta(days=8)).action == "retrain"
     many = Observation(new_labels=1500)
     assert policy.decide(state, many, NOW).action == "retrain"
+
+
+def test_a_live_baseline_drop_counts_from_the_champions_first_window() -> None:
+    policy = Policy.from_yaml("triggers:\n  performance: {drop: 0.05, baseline: live}")
+    assert policy.live_metric("binary") == "accuracy"
+    assert Policy.from_yaml("triggers:\n  performance: {drop: 0.05}").live_metric("binary") is None
+    # The gate's baseline (0.95) would fire on 0.83; the live one waits for its first window.
+    state = LoopState(champion=1, metric="accuracy", baseline=0.95, champion_since=NOW)
+    seen = Observation(performance={"accuracy": 0.83}, labeled_rows=500)
+    assert policy.decide(state, seen, NOW).action == "none"
+    measured = LoopState(champion=1, metric="accuracy", baseline=0.95, live_baseline=0.86)
+    assert policy.decide(measured, seen, NOW).action == "none"
+    worse = Observation(performance={"accuracy": 0.80}, labeled_rows=500)
+    decision = policy.decide(measured, worse, NOW)
+    assert decision.action == "retrain"
+    assert "live baseline 0.8600" in decision.reasons[0]
+    promoted = measured.after_promotion(2, NOW, 0.8, 0.9)
+    assert promoted.live_baseline is None and promoted.baseline == 0.9
 
 
 def test_guard_rolls_back_within_its_window_only() -> None:
@@ -92,6 +110,11 @@ def test_guard_rolls_back_within_its_window_only() -> None:
         ("gate:\n  margin: -0.1\n", 2, ["gate.margin", "greater than or equal to 0"]),
         ("cooldown: soon\n", 1, ["cooldown", "duration"]),
         ("triggers: [drift\n", 2, ["not valid YAML"]),
+        (
+            "triggers:\n  performance: {drop: 0.05, baseline: live}\nmonitor:\n  window: 500rows\n",
+            3,
+            ["monitor", "baseline: live"],
+        ),
     ],
     ids=[
         "unknown-key",
@@ -100,6 +123,7 @@ def test_guard_rolls_back_within_its_window_only() -> None:
         "negative-margin",
         "duration",
         "yaml",
+        "live-baseline-rows-window",
     ],
 )
 def test_invalid_policy_names_the_line(text: str, line: int, words: list[str]) -> None:

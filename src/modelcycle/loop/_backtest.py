@@ -348,6 +348,8 @@ def _policy_step(
 ) -> tuple[LoopState, dict[str, Any]]:
     """Observe, decide and act once, as ``loop run`` does, on the simulated clock."""
     observation = _observe(replay, strategy, hi, now)
+    if state.live_baseline is None:
+        state = replace(state, live_baseline=_live_baseline(replay, strategy, state, now))
     decision = replay.rules.decide(state, observation, now)
     record: dict[str, Any] = {"at": now.isoformat(), **decision.to_dict()}
     if decision.action == "rollback" and strategy.previous is not None:
@@ -402,6 +404,25 @@ def _observe(replay: _Replay, strategy: _Strategy, hi: int, now: datetime) -> Ob
         labeled_rows=hi - lo,
         new_labels=hi - lo,
     )
+
+
+def _live_baseline(
+    replay: _Replay, strategy: _Strategy, state: LoopState, now: datetime
+) -> float | None:
+    """The champion's metric over its first monitor window in service, once it is over (as
+    ``loop run`` reads it from the log), when a trigger counts its drop from it."""
+    metric = replay.rules.live_metric(str(replay.table.task))
+    if metric is None or state.champion_since is None:
+        return None
+    end = state.champion_since + parse_duration(replay.rules.monitor.window)
+    if now < end:
+        return None
+    lo = strategy.since_row
+    hi = int(np.searchsorted(replay.times, np.datetime64(end, "us"), "right"))
+    if hi - lo < 2:
+        return None
+    value = _metric(replay.table.take(slice(lo, hi)), strategy.predictions[lo:hi], metric)
+    return None if math.isnan(value) else value
 
 
 def _window_start(replay: _Replay, hi: int, now: datetime) -> int:

@@ -119,11 +119,19 @@ class DriftTrigger(_Strict):
 
 
 class PerformanceTrigger(_Strict):
-    """Retrain when a metric falls below ``below``, or ``drop`` under the champion's baseline."""
+    """Retrain when a metric falls below ``below``, or ``drop`` under the champion's baseline.
+
+    ``baseline`` is what ``drop`` counts from: ``gate``, the champion's score on the gate's
+    holdout when it was promoted; or ``live``, its own live metric over its first monitor
+    window in service. The live one is measured on the traffic the trigger watches, so a
+    season or a harder mix of requests moves both alike; the gate's holdout is small and
+    older. Until the champion has served one full window, a ``live`` drop cannot fire.
+    """
 
     metric: str | None = None
     below: float | None = None
     drop: float | None = Field(default=None, gt=0, le=1)
+    baseline: Literal["gate", "live"] = "gate"
     min_rows: int = Field(default=100, ge=1)
 
     _metric = field_validator("metric")(classmethod(lambda cls, v: _check_metric(v)))
@@ -309,9 +317,31 @@ class Policy(_Strict):
         except ValidationError as exc:
             raise _policy_error(exc, root, source) from None
 
+    @field_validator("monitor")
+    @classmethod
+    def _monitor(cls, value: MonitorSettings, info: ValidationInfo) -> MonitorSettings:
+        triggers = info.data.get("triggers")
+        live = triggers is not None and any(
+            t is not None and t.baseline == "live"
+            for t in (triggers.performance, triggers.estimated)
+        )
+        if live and value.window.endswith("rows"):
+            raise ValueError(
+                "a window of time such as '4d' when a trigger has 'baseline: live' (the "
+                "champion's first window in service is measured in time)"
+            )
+        return value
+
     def metric_for(self, task: str) -> str:
         """The policy's metric, or the loop's default: accuracy, or R² for regression."""
         return self.metric or ("r2" if str(task) == "regression" else "accuracy")
+
+    def live_metric(self, task: str) -> str | None:
+        """The metric whose live baseline a trigger needs, or ``None`` when none does."""
+        for trigger in (self.triggers.performance, self.triggers.estimated):
+            if trigger is not None and trigger.baseline == "live" and trigger.drop is not None:
+                return trigger.metric or self.metric_for(task)
+        return None
 
     # -- deciding ---------------------------------------------------------------------------
 
@@ -427,9 +457,15 @@ class Policy(_Strict):
         limits = []
         if trigger.below is not None:
             limits.append((trigger.below, f"the threshold {trigger.below}"))
-        if trigger.drop is not None and state.baseline is not None:
-            edge = state.baseline + trigger.drop if lower else state.baseline - trigger.drop
-            limits.append((edge, f"the champion's baseline {state.baseline:.4f} − {trigger.drop}"))
+        baseline = state.live_baseline if trigger.baseline == "live" else state.baseline
+        if trigger.drop is not None and baseline is not None:
+            edge = baseline + trigger.drop if lower else baseline - trigger.drop
+            limits.append(
+                (
+                    edge,
+                    f"the champion's {trigger.baseline} baseline {baseline:.4f} − {trigger.drop}",
+                )
+            )
         for edge, label in limits:
             if (value > edge) if lower else (value < edge):
                 fired.append(
@@ -545,6 +581,9 @@ class LoopState:
     baseline
         The champion's metric when it was judged (on the gate's holdout, or on held-out rows
         at the start): the ``drop`` trigger compares live values with it.
+    live_baseline
+        The champion's live metric over its first monitor window in service (``None`` until
+        it has served one): the ``drop`` of a trigger with ``baseline: live`` counts from it.
     promoted_at, previous_champion, previous_baseline
         The last promotion, the version it replaced (what the guard rolls back to) and that
         version's metric on the same holdout (what the guard compares the live metric with).
@@ -556,6 +595,7 @@ class LoopState:
     retrains: tuple[datetime, ...] = ()
     new_labels: int = 0
     baseline: float | None = None
+    live_baseline: float | None = None
     promoted_at: datetime | None = None
     previous_champion: int | None = None
     previous_baseline: float | None = None
@@ -581,6 +621,7 @@ class LoopState:
             previous_champion=self.champion,
             previous_baseline=old_metric,
             baseline=new_metric,
+            live_baseline=None,
         )
 
     def after_rollback(self, at: datetime) -> LoopState:
@@ -592,6 +633,7 @@ class LoopState:
             promoted_at=None,
             previous_champion=None,
             baseline=self.previous_baseline,
+            live_baseline=None,
             previous_baseline=None,
         )
 

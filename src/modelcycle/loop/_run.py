@@ -293,10 +293,42 @@ def _state(ctx: _Context, champion: LoadedModel, metric: str) -> LoopState:
         champion_since=since,
         retrains=retrains,
         baseline=_number(baseline),
+        live_baseline=_live_baseline(ctx, champion, since),
         promoted_at=promoted_at,
         previous_champion=previous,
         previous_baseline=_number(previous_baseline),
     )
+
+
+def _live_baseline(ctx: _Context, champion: LoadedModel, since: datetime | None) -> float | None:
+    """The champion's live metric over its first monitor window in service, once that window
+    is over, when a trigger counts its drop from it (read from the log, so a restarted loop
+    finds the same value)."""
+    from modelcycle.monitor import check_window
+
+    metric = ctx.policy.live_metric(table_task(champion))
+    if metric is None or since is None:
+        return None
+    end = since + _duration(ctx.policy.monitor.window)
+    if ctx.now < end:
+        return None
+    log_dir = ctx.reader.log_dir
+    first = check_window(
+        ctx.name,
+        alias=ctx.alias,
+        window=ctx.policy.monitor.window,
+        end=end,
+        min_rows=_NO_DRIFT_TEST,
+        registry=ctx.registry,
+        store=ctx.store,
+        log_dir=Path(log_dir) if log_dir is not None else None,
+        record=False,
+    )
+    return _number(first.performance.get(metric))
+
+
+# More rows than any window holds: reading a baseline needs the metric, not a drift test.
+_NO_DRIFT_TEST = 2**62
 
 
 def _observe(ctx: _Context, champion: LoadedModel, state: LoopState) -> Observation:
