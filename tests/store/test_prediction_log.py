@@ -346,6 +346,19 @@ def test_typed_columns_are_read_back_across_files(tmp_path: Path) -> None:
     assert orjson.loads(text.loc["a", "inputs"])["job"] == "x"
 
 
+def test_a_feature_whose_type_changes_between_requests_loses_nothing(tmp_path: Path) -> None:
+    # A new version may take a feature as text that the old one took as a number; both land in
+    # the same flush while the server swaps.
+    with LogWriter(tmp_path) as writer:
+        for version, values in (("1", np.array([1, 2])), ("2", np.array(["x", "y"], dtype=object))):
+            output = {"prediction": np.array([0, 1])}
+            writer.log_prediction("m", version, None, f"r{version}", {"z": values}, output, 1.0)
+    assert (writer.written, writer.failed) == (4, 0)
+    assert len(parquet_files(tmp_path)) == 2  # one file per type
+    frame = LogReader(tmp_path).predictions("m")
+    assert [str(v) for v in frame["z"]] == ["1", "2", "x", "y"]
+
+
 def test_a_column_of_mixed_types_is_kept_as_json_text(tmp_path: Path) -> None:
     with LogWriter(tmp_path) as writer:
         mixed = np.array([1, "a", None], dtype=object)

@@ -334,7 +334,7 @@ class Search:
         """Seconds the step's fit may take (``run_step``'s ``allowance``)."""
         allowance = _ALLOWANCE * limit
         if active.record.family in FORESTS:
-            cap = max(MIN_STEP_SECONDS, FOREST_FLOOR_SECONDS, FOREST_SHARE * self.budget)
+            cap = max(FOREST_FLOOR_SECONDS, FOREST_SHARE * self.budget)
             allowance = min(allowance, cap * share)
         return allowance
 

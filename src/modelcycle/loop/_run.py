@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -27,6 +27,9 @@ from modelcycle.loop._retrain import retrain
 from modelcycle.loop._window import training_table
 from modelcycle.registry import LoadedModel, Registry
 from modelcycle.store import Event, LogReader, MetadataStore
+
+if TYPE_CHECKING:
+    from modelcycle.monitor import WindowResult
 
 __all__ = ["LOOP_EVENTS", "StepResult", "approve", "history", "run", "run_once"]
 
@@ -304,49 +307,40 @@ def _live_baseline(ctx: _Context, champion: LoadedModel, since: datetime | None)
     """The champion's live metric over its first monitor window in service, once that window
     is over, when a trigger counts its drop from it (read from the log, so a restarted loop
     finds the same value)."""
-    from modelcycle.monitor import check_window
-
     metric = ctx.policy.live_metric(table_task(champion))
     if metric is None or since is None:
         return None
     end = since + _duration(ctx.policy.monitor.window)
     if ctx.now < end:
         return None
+    # More rows than any window holds: the baseline needs the metric, not a drift test.
+    first = _check_window(ctx, end=end, min_rows=2**62, record=False)
+    return _number(first.performance.get(metric))
+
+
+def _check_window(ctx: _Context, *, end: datetime, min_rows: int, **options: Any) -> WindowResult:
+    """Live monitoring's check of the policy's window of traffic that ends at ``end``."""
+    from modelcycle.monitor import check_window
+
     log_dir = ctx.reader.log_dir
-    first = check_window(
+    return check_window(
         ctx.name,
         alias=ctx.alias,
         window=ctx.policy.monitor.window,
         end=end,
-        min_rows=_NO_DRIFT_TEST,
+        min_rows=min_rows,
         registry=ctx.registry,
         store=ctx.store,
         log_dir=Path(log_dir) if log_dir is not None else None,
-        record=False,
+        **options,
     )
-    return _number(first.performance.get(metric))
-
-
-# More rows than any window holds: reading a baseline needs the metric, not a drift test.
-_NO_DRIFT_TEST = 2**62
 
 
 def _observe(ctx: _Context, champion: LoadedModel, state: LoopState) -> Observation:
     """Live monitoring's view of the current window, and the labels that came since a retrain."""
-    from modelcycle.monitor import check_window
-
     new_labels = len(_labeled(ctx, champion, since=state.last_retrain))
-    log_dir = ctx.reader.log_dir
-    window = check_window(
-        ctx.name,
-        alias=ctx.alias,
-        window=ctx.policy.monitor.window,
-        end=ctx.now,
-        min_rows=ctx.policy.monitor.min_rows,
-        registry=ctx.registry,
-        store=ctx.store,
-        log_dir=Path(log_dir) if log_dir is not None else None,
-        **ctx.policy.monitor.drift,
+    window = _check_window(
+        ctx, end=ctx.now, min_rows=ctx.policy.monitor.min_rows, **ctx.policy.monitor.drift
     )
     drift = window.drift
     return Observation(

@@ -38,22 +38,14 @@ class Prediction:
     probabilities
         One ``{class: probability}`` mapping per row when the model gives probabilities (class
         labels as strings, since JSON keys are), else ``None``.
+    columns
+        The same outputs as the log takes them: ``{"prediction": array, "probabilities":
+        {class: array}}``, the model's own arrays rather than a dict per row.
     """
 
     predictions: list[Any]
     probabilities: list[dict[str, float]] | None
-    _columns: Mapping[str, Any] | None = field(default=None, repr=False, compare=False)
-
-    def output_columns(self) -> Mapping[str, Any]:
-        """The rows' outputs as the log takes them: ``{"prediction": array, "probabilities":
-        {class: array}}``, the model's own arrays rather than a dict per row."""
-        if self._columns is not None:
-            return self._columns
-        columns: dict[str, Any] = {"prediction": self.predictions}
-        if self.probabilities is not None:
-            keys = self.probabilities[0] if self.probabilities else {}
-            columns["probabilities"] = {k: [p[k] for p in self.probabilities] for k in keys}
-        return columns
+    columns: Mapping[str, Any] = field(repr=False, compare=False)
 
 
 @dataclass(frozen=True, eq=False)
@@ -166,13 +158,13 @@ class ServedModel:
         predicted = np.asarray(outputs[0])
         keys = self.classes
         proba = outputs[1] if keys is not None else None
-        probabilities = None
-        if proba is not None and keys is not None:
-            probabilities = probability_rows(keys, proba)
-        logged: dict[str, Any] = {"prediction": predicted}
-        if proba is not None and keys is not None:
-            logged["probabilities"] = {key: proba[:, j] for j, key in enumerate(keys)}
-        return Prediction(predicted.tolist(), probabilities, logged)
+        if proba is None or keys is None:
+            return Prediction(predicted.tolist(), None, {"prediction": predicted})
+        columns = {
+            "prediction": predicted,
+            "probabilities": {key: proba[:, j] for j, key in enumerate(keys)},
+        }
+        return Prediction(predicted.tolist(), probability_rows(keys, proba), columns)
 
     def _pipeline_outputs(self, batch: Batch) -> Outputs:
         """The pipeline's predictions (and probabilities) for a batch; raises what it raises."""

@@ -172,7 +172,7 @@ class PredictRoute:
                 used_alias,
                 request_id,
                 batch.columns,
-                result.output_columns(),
+                result.columns,
                 elapsed * 1000.0,
             )
         server.metrics.observe(*label, 200, elapsed, batch.n_rows)

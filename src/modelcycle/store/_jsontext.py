@@ -32,7 +32,9 @@ _NEEDS_ESCAPE = r'["\\\x00-\x1f]'
 def column_length(columns: Columns) -> int:
     """The number of rows of ``columns`` (of its first column; 0 when it has none)."""
     for values in columns.values():
-        return column_length(values) if isinstance(values, Mapping) else len(values)
+        if type(values) is dict or isinstance(values, Mapping):
+            return column_length(values)
+        return len(values)
     return 0
 
 
@@ -91,28 +93,32 @@ def concat_columns(parts: Sequence[Columns]) -> Columns:
     first = parts[0]
     if len(parts) == 1:
         return first
-    return {
-        name: concat_columns([part[name] for part in parts])
-        if isinstance(values, Mapping)
-        else np.concatenate([_array(part[name]) for part in parts])
-        for name, values in first.items()
-    }
+    stacked: dict[str, Any] = {}
+    for name, values in first.items():
+        column = [part[name] for part in parts]
+        if isinstance(values, Mapping):
+            stacked[name] = concat_columns(column)
+        elif all(type(v) is np.ndarray for v in column):  # the server's case: no conversion
+            stacked[name] = np.concatenate(column)
+        else:
+            stacked[name] = np.concatenate([_array(v) for v in column])
+    return stacked
 
 
 def column_shape(columns: Columns) -> tuple[Any, ...]:
     """What two :data:`Columns` must share to be stacked: keys, nesting and value types."""
-    # Called for every logged request: arrays are checked first, by exact type (cheap).
-    return tuple(
-        (
-            name,
-            values.dtype
-            if type(values) is np.ndarray
-            else column_shape(values)
-            if isinstance(values, Mapping)
-            else _OBJECT,
-        )
-        for name, values in columns.items()
-    )
+    # Called for every logged request: arrays and dicts (the server's case) are told apart by
+    # their exact type, cheaper than an isinstance check against an abstract class.
+    kinds: list[Any] = []
+    for values in columns.values():
+        kind = type(values)
+        if kind is np.ndarray:
+            kinds.append(values.dtype)
+        elif kind is dict or isinstance(values, Mapping):
+            kinds.append(column_shape(values))
+        else:
+            kinds.append(_OBJECT)
+    return (*columns, *kinds)
 
 
 _OBJECT = np.dtype(object)

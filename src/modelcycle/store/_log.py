@@ -126,10 +126,7 @@ class _Predictions:
     outputs: Sequence[Any] | Columns
     latency_ms: float | None
     ts: datetime
-
-    @property
-    def rows(self) -> int:
-        return _length(self.inputs)
+    rows: int
 
 
 @dataclass(slots=True)
@@ -336,9 +333,10 @@ class LogWriter:
         bool
             ``True`` if queued, ``False`` if dropped (queue full or writer closed).
         """
-        if _length(inputs) != _length(outputs):
+        rows = _length(inputs)
+        if _length(outputs) != rows:
             raise ParameterError(
-                "outputs", "log_prediction", f"one entry per input row ({_length(inputs)})", outputs
+                "outputs", "log_prediction", f"one entry per input row ({rows})", outputs
             )
         item = _Predictions(
             model=model,
@@ -349,6 +347,7 @@ class LogWriter:
             outputs=outputs,
             latency_ms=latency_ms,
             ts=as_utc(ts) if ts is not None else datetime.now(UTC),
+            rows=rows,
         )
         return self._put(item)
 
@@ -525,7 +524,7 @@ class LogWriter:
         except Exception as exc:  # a bug or an unencodable value must not kill the thread
             self._fail(sum(item.rows for item in items), exc)
             return
-        for (kind, model, day), table in groups.items():
+        for (kind, model, day), table in groups:
             count = table.num_rows
             error: BaseException | None = None
             # A shared folder can hiccup; retry briefly, but not so long that the queue fills.
@@ -570,13 +569,16 @@ class LogWriter:
 
 
 def _length(rows_or_columns: Sequence[Any] | Columns) -> int:
-    if isinstance(rows_or_columns, Mapping):
+    if type(rows_or_columns) is dict or isinstance(rows_or_columns, Mapping):
         return column_length(rows_or_columns)
     return len(rows_or_columns)
 
 
-def _group(items: list[_Predictions | _Feedback]) -> dict[tuple[str, str, date], pa.Table]:
-    """Turn queued requests into one table per (kind, model, UTC date), rows in queue order."""
+def _group(
+    items: list[_Predictions | _Feedback],
+) -> list[tuple[tuple[str, str, date], pa.Table]]:
+    """Turn queued requests into tables per (kind, model, UTC date), rows in queue order: one
+    table each, unless a column's type changed between requests (a new version of the model)."""
     runs: dict[tuple[str, str, date], list[list[_Predictions | _Feedback]]] = defaultdict(list)
     shapes: dict[tuple[str, str, date], Any] = {}
     for item in items:
@@ -589,11 +591,7 @@ def _group(items: list[_Predictions | _Feedback]) -> dict[tuple[str, str, date],
         else:
             group.append([item])
             shapes[key] = shape
-    tables = {}
-    for key, group in runs.items():
-        parts = [_table(run) for run in group]
-        tables[key] = parts[0] if len(parts) == 1 else _concat(parts)
-    return tables
+    return [(key, table) for key, group in runs.items() for table in _merged(group)]
 
 
 def _shape(item: _Predictions | _Feedback) -> Any:
@@ -701,8 +699,16 @@ def _typed_array(values: Any) -> pa.Array:
     return text_values(values)  # values of mixed types as JSON text
 
 
-def _concat(parts: list[pa.Table]) -> pa.Table:
-    return pa.concat_tables(parts, promote_options="permissive")
+def _merged(runs: list[list[_Predictions | _Feedback]]) -> list[pa.Table]:
+    """The runs' tables as one (a column absent from some is null there, numbers widen), or,
+    when a column's types cannot be merged (text in one, numbers in another), as they are."""
+    parts = [_table(run) for run in runs]
+    if len(parts) == 1:
+        return parts
+    try:
+        return [pa.concat_tables(parts, promote_options="permissive")]
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return parts
 
 
 def _plain(row: Any) -> Any:

@@ -317,7 +317,9 @@ def _finish(frame: pd.DataFrame, expand_inputs: bool, tail: tuple[str, ...] = ()
     if not expand_inputs:
         if typed is not None and typed.any():
             inputs = inputs.copy()
-            inputs[typed] = _text(features.loc[typed])
+            typed_features = features.loc[typed]
+            columns = {str(c): typed_features[c].to_numpy() for c in typed_features.columns}
+            inputs[typed] = json_objects(columns, len(typed_features)).to_pylist()
         frame.insert(len(head), "inputs", inputs)
         return frame
     if features.columns.empty:
@@ -357,14 +359,5 @@ def _outputs_text(typed: pd.DataFrame) -> list[str]:
     }
     if probabilities:
         columns["probabilities"] = probabilities
-    return _text_of(columns, len(typed))
-
-
-def _text(features: pd.DataFrame) -> list[str]:
-    columns = {str(c): features[c].to_numpy() for c in features.columns}
-    return _text_of(columns, len(features))
-
-
-def _text_of(columns: dict[str, Any], rows: int) -> list[str]:
-    texts: list[str] = json_objects(columns, rows).to_pylist()
+    texts: list[str] = json_objects(columns, len(typed)).to_pylist()
     return texts
