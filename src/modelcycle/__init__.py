@@ -53,6 +53,7 @@ _EXPORTS = {
     "compare_versions": "modelcycle.loop",
     "Policy": "modelcycle.loop",
     "backtest": "modelcycle.loop",
+    "backtest_starts": "modelcycle.loop",
     "detect_drift": "modelcycle.monitor",
     "DriftReport": "modelcycle.monitor",
     "DriftStatus": "modelcycle.monitor",
@@ -91,6 +92,7 @@ __all__ = [
     "__version__",
     "automl",
     "backtest",
+    "backtest_starts",
     "check_window",
     "compare_versions",
     "deploy",
@@ -136,7 +138,7 @@ if TYPE_CHECKING:
         register,
         session_report,
     )
-    from modelcycle.loop import Policy, backtest, compare_versions, retrain
+    from modelcycle.loop import Policy, backtest, backtest_starts, compare_versions, retrain
     from modelcycle.monitor import (
         DriftReport,
         DriftStatus,

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich import box
@@ -10,6 +14,12 @@ from rich.table import Table as RichTable
 
 from modelcycle.cli._app import app, console
 from modelcycle.cli._render import dumps, fmt
+from modelcycle.exceptions import ParameterError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from modelcycle.loop import BacktestResult, StartsResult
 
 loop_app = typer.Typer(
     help="The retraining loop: run a policy, show its timeline, backtest it.",
@@ -146,44 +156,94 @@ def backtest(
     batch: str = typer.Option("7d", help="Span of the batches scores are reported on."),
     period: str = typer.Option("7d", help="How often the periodic strategy retrains."),
     family: str = typer.Option("lightgbm", help="Model family of the recipe."),
+    params: str | None = typer.Option(
+        None, "--params", help="The recipe's hyperparameters as JSON: '{\"n_estimators\": 100}'."
+    ),
+    starts: int = typer.Option(
+        1,
+        "--starts",
+        min=1,
+        help="Replay from this many start rows (the first to 40% in) and report the spread.",
+    ),
     html: Path | None = typer.Option(None, "--html", help="Write the report (table + plot)."),
     json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Replay history through a policy: static vs periodic vs policy, with retrains counted."""
+    from modelcycle.loop import StartsResult, backtest_starts
     from modelcycle.loop import backtest as run_backtest
 
+    options = {
+        "policy": policy,
+        "time_column": time_column,
+        "interval": interval,
+        "drop": [c.strip() for c in drop.split(",")] if drop else None,
+        "train_fraction": train_fraction,
+        "step": step,
+        "batch": batch,
+        "period": period,
+        "family": family,
+        "params": _json_object(params, "params"),
+    }
+    replay: Callable[..., BacktestResult | StartsResult] = run_backtest
+    unit = "steps"
+    if starts > 1:
+        replay, unit = functools.partial(backtest_starts, starts=starts), "starts"
     with console.status("replaying…") as status:
-        result = run_backtest(
+        result = replay(
             data,
             target,
-            policy=policy,
-            time_column=time_column,
-            interval=interval,
-            drop=[c.strip() for c in drop.split(",")] if drop else None,
-            train_fraction=train_fraction,
-            step=step,
-            batch=batch,
-            period=period,
-            family=family,
-            progress=lambda done, total: status.update(f"replaying… step {done}/{total}"),
+            progress=lambda done, total: status.update(f"replaying… {done}/{total} {unit}"),
+            **options,
         )
     if html is not None:
         result.to_html(html)
     if json_out:
         typer.echo(dumps(result.to_dict()))
         return
-    summary = result.summary()
-    table = RichTable(title=f"backtest of {data.name} → {target}", box=box.SIMPLE_HEAD)
-    table.add_column("strategy")
-    for column in summary.columns:
-        table.add_column(str(column), justify="right")
-    # object dtype keeps the retrain counts integers (a mixed row would turn them into floats)
-    for name, row in summary.astype(object).iterrows():
-        table.add_row(str(name), *[fmt(v) for v in row.tolist()])
-    console.print(table)
-    console.print(", ".join(f"{k}: {v}" for k, v in result.settings.items()), highlight=False)
+    if isinstance(result, StartsResult):
+        _print_starts(result, f"backtest of {data.name} → {target} from {starts} starts")
+    else:
+        title = f"backtest of {data.name} → {target}"
+        console.print(_frame_table(title, result.summary().reset_index()))
+        console.print(", ".join(f"{k}: {v}" for k, v in result.settings.items()), highlight=False)
     if html is not None:
         console.print(f"report: {html}")
+
+
+def _print_starts(runs: StartsResult, title: str) -> None:
+    console.print(_frame_table(f"{title} ({runs.metric})", runs.summary()))
+    verdict = runs.verdict()
+    console.print(
+        f"policy − periodic: mean {verdict['mean lead']:+.4f} (sd {verdict['lead std']:.4f}, "
+        f"worst {verdict['worst lead']:+.4f}); at least as good with fewer retrains on "
+        f"{verdict['as good with fewer retrains']} of {verdict['starts']} starts; "
+        f"{verdict['retrain share']:.0%} of the periodic retrains",
+        highlight=False,
+    )
+
+
+def _frame_table(title: str, frame: pd.DataFrame) -> RichTable:
+    table = RichTable(title=title, box=box.SIMPLE_HEAD)
+    for i, column in enumerate(frame.columns):
+        table.add_column(str(column), justify="left" if i == 0 else "right")
+    # object dtype keeps the retrain counts integers (a mixed row would turn them into floats)
+    for _, row in frame.astype(object).iterrows():
+        table.add_row(*[fmt(v) for v in row.tolist()])
+    return table
+
+
+def _json_object(text: str | None, name: str) -> dict[str, object] | None:
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = None
+    if not isinstance(value, dict):
+        raise ParameterError(
+            name, "loop backtest", "a JSON object such as '{\"n_estimators\": 100}'", text
+        )
+    return value
 
 
 _COLOURS = {

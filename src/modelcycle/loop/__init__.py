@@ -6,7 +6,8 @@
   and records the verdict with its table of reasons.
 * :class:`Policy` (a YAML file, :func:`load_policy`) says when to retrain, on which data, how
   to judge and what to do after; :meth:`Policy.decide` is pure, so :func:`run_once` (the real
-  loop) and :func:`backtest` (a replay with a simulated clock) share every decision.
+  loop) and :func:`backtest` (a replay with a simulated clock) share every decision;
+  :func:`backtest_starts` replays from several start rows, for a spread instead of one path.
 """
 
 from modelcycle.loop._backtest import BacktestResult, backtest
@@ -20,6 +21,7 @@ from modelcycle.loop._policy import (
     load_policy,
 )
 from modelcycle.loop._retrain import PARENT_KEY, retrain
+from modelcycle.loop._starts import StartsResult, backtest_starts
 from modelcycle.loop._window import Window, parse_window
 
 __all__ = [
@@ -32,8 +34,10 @@ __all__ = [
     "Observation",
     "Policy",
     "PolicyError",
+    "StartsResult",
     "Window",
     "backtest",
+    "backtest_starts",
     "compare_versions",
     "judge",
     "load_policy",
