@@ -115,6 +115,11 @@ def test_guard_rolls_back_within_its_window_only() -> None:
             3,
             ["monitor", "baseline: live"],
         ),
+        (
+            "triggers:\n  performance:\n    below: 0.7\n    baseline: live\n",
+            4,
+            ["triggers.performance.baseline", "'drop'"],
+        ),
     ],
     ids=[
         "unknown-key",
@@ -124,6 +129,7 @@ def test_guard_rolls_back_within_its_window_only() -> None:
         "duration",
         "yaml",
         "live-baseline-rows-window",
+        "live-baseline-without-drop",
     ],
 )
 def test_invalid_policy_names_the_line(text: str, line: int, words: list[str]) -> None:

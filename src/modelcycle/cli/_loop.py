@@ -182,7 +182,7 @@ def backtest(
         "batch": batch,
         "period": period,
         "family": family,
-        "params": _json_object(params, "params"),
+        "params": _params(params),
     }
     replay: Callable[..., BacktestResult | StartsResult] = run_backtest
     unit = "steps"
@@ -232,7 +232,8 @@ def _frame_table(title: str, frame: pd.DataFrame) -> RichTable:
     return table
 
 
-def _json_object(text: str | None, name: str) -> dict[str, object] | None:
+def _params(text: str | None) -> dict[str, object] | None:
+    """``--params``: the recipe's hyperparameters, a JSON object."""
     if text is None:
         return None
     try:
@@ -240,9 +241,8 @@ def _json_object(text: str | None, name: str) -> dict[str, object] | None:
     except json.JSONDecodeError:
         value = None
     if not isinstance(value, dict):
-        raise ParameterError(
-            name, "loop backtest", "a JSON object such as '{\"n_estimators\": 100}'", text
-        )
+        expected = "a JSON object such as '{\"n_estimators\": 100}'"
+        raise ParameterError("params", "loop backtest", expected, text)
     return value
 
 

@@ -141,6 +141,13 @@ class PerformanceTrigger(_Strict):
     def _below(cls, value: float | None, info: ValidationInfo) -> float | None:
         return _check_reachable(info.data.get("metric"), value)
 
+    @field_validator("baseline")
+    @classmethod
+    def _baseline(cls, value: str, info: ValidationInfo) -> str:
+        if value == "live" and info.data.get("drop") is None:
+            raise ValueError("used with a 'drop' (it is what the drop counts from); add one")
+        return value
+
 
 def _schedule(value: Any) -> Any:
     """``schedule: 7d`` is short for ``schedule: {every: 7d}``."""
@@ -175,6 +182,11 @@ class Triggers(_Strict):
     estimated: PerformanceTrigger | None = None
     schedule: Annotated[Schedule | None, BeforeValidator(_schedule)] = None
     new_labels: int | None = Field(default=None, ge=1)
+
+    def live(self) -> PerformanceTrigger | None:
+        """The trigger whose drop counts from the champion's live baseline, if any."""
+        pair = (self.performance, self.estimated)
+        return next((t for t in pair if t is not None and t.baseline == "live"), None)
 
 
 class Bound(_Strict):
@@ -321,11 +333,7 @@ class Policy(_Strict):
     @classmethod
     def _monitor(cls, value: MonitorSettings, info: ValidationInfo) -> MonitorSettings:
         triggers = info.data.get("triggers")
-        live = triggers is not None and any(
-            t is not None and t.baseline == "live"
-            for t in (triggers.performance, triggers.estimated)
-        )
-        if live and value.window.endswith("rows"):
+        if triggers is not None and triggers.live() is not None and value.window.endswith("rows"):
             raise ValueError(
                 "a window of time such as '4d' when a trigger has 'baseline: live' (the "
                 "champion's first window in service is measured in time)"
@@ -338,10 +346,8 @@ class Policy(_Strict):
 
     def live_metric(self, task: str) -> str | None:
         """The metric whose live baseline a trigger needs, or ``None`` when none does."""
-        for trigger in (self.triggers.performance, self.triggers.estimated):
-            if trigger is not None and trigger.baseline == "live" and trigger.drop is not None:
-                return trigger.metric or self.metric_for(task)
-        return None
+        trigger = self.triggers.live()
+        return None if trigger is None else trigger.metric or self.metric_for(task)
 
     # -- deciding ---------------------------------------------------------------------------
 
