@@ -44,20 +44,18 @@ def main() -> int:
     out = {}
     for name, case in CASES.items():
         started = time.perf_counter()
-        result = backtest(policy=HERE / "policy.yaml", params=PARAMS, **case)  # type: ignore[arg-type]
+        options = {"policy": HERE / "policy.yaml", "params": PARAMS, **case}
+        # The first of the starts is the replay itself: it is not run twice.
+        runs = backtest_starts(starts=starts, **options) if starts > 1 else None
+        result = runs.results[0] if runs is not None else backtest(**options)
         result.to_html(RESULTS / f"loop_backtest_{name}.html")
-        summary = result.summary()
         print(f"== {name} ({time.perf_counter() - started:.0f} s)")
-        print(summary.round(4).to_string())
+        print(result.summary().round(4).to_string())
         out[name] = {**result.to_dict(), "seconds": round(time.perf_counter() - started, 1)}
         out[name].pop("decisions")
-        if starts > 1:
-            started = time.perf_counter()
-            runs = backtest_starts(
-                policy=HERE / "policy.yaml", params=PARAMS, starts=starts, **case
-            )  # type: ignore[arg-type]
+        if runs is not None:
             runs.to_html(RESULTS / f"loop_backtest_{name}_starts.html")
-            print(f"-- {name} from {starts} starts ({time.perf_counter() - started:.0f} s)")
+            print(f"-- {name} from {starts} starts")
             print(runs.summary().round(4).to_string(index=False))
             print(runs.verdict())
             out[name]["from starts"] = runs.to_dict()
