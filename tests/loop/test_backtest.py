@@ -80,6 +80,32 @@ def test_a_drop_trigger_respects_its_cool_down_and_explains_each_retrain(
     assert "performance: accuracy" in page  # the decisions and their reasons are in the report
 
 
+def test_candidate_windows_are_chosen_on_the_holdout_and_every_fit_is_counted(
+    electricity: pd.DataFrame,
+) -> None:
+    policy = Policy.model_validate(
+        {
+            "triggers": {"schedule": "7d"},
+            "data": ["last:3000", "last:600"],
+            "cooldown": "1d",
+            "gate": {"tolerance": 0.9, "refit": True, "calibration": None, "latency_ratio": None},
+            "guard": None,
+        }
+    )
+    result = _replay(electricity, policy)
+    summary = result.summary()
+    retrains, promotions = summary.loc["policy", ["retrains", "promotions"]]
+    # A challenger per candidate at each retrain, and the refit of each one promoted.
+    assert summary.loc["policy", "fits"] == 2 * retrains + promotions
+    assert summary.loc["periodic", "fits"] == summary.loc["periodic", "retrains"]
+    outcomes = [d["outcome"] for d in result.decisions if d["action"] == "retrain"]
+    chosen = [o.removeprefix("promoted (window ").removesuffix(")") for o in outcomes]
+    assert set(chosen) == {"last:3000", "last:600"}, outcomes  # each wins somewhere
+    assert result.settings["window"] == "last:3000, last:600"
+    # The periodic strategy retrains on the first window only: the cron test's schedule.
+    assert summary.loc["periodic", "retrains"] == retrains
+
+
 def test_backtest_starts_replays_from_spread_out_rows(
     electricity: pd.DataFrame, tmp_path: Path
 ) -> None:

@@ -23,8 +23,8 @@ POLICY = """\
 triggers:
   drift: {status: Drift}
   performance: {drop: 0.05, min_rows: 200}
-data: last:1500
-gate: {holdout: 0.25, min_rows: 200, latency_ratio: null}
+data: [last:1500, last:3000]
+gate: {holdout: 0.25, min_rows: 200, latency_ratio: null, refit: true}
 cooldown: 0
 monitor: {window: 1d, min_rows: 200}
 """
@@ -114,7 +114,13 @@ def test_drift_leads_to_retrain_gate_promotion_and_the_server_swaps(
     assert step["gate"]["passed"], step["gate"]["checks"]
     promoted = step["promoted"]
     assert promoted == world.registry.get_version("elec", alias="production").version
-    assert world.registry.load("elec", version=promoted).recipe[PARENT_KEY] == first
+    recipe = world.registry.load("elec", version=promoted).recipe
+    assert recipe[PARENT_KEY] == first
+    # The challenger's window was chosen among the candidates; the refit kept it.
+    judged, refit = world.store().events("elec", kinds="retrain")[-2:]
+    assert judged.version == str(step["challenger"]) and refit.version == str(promoted)
+    assert set(judged.details["candidates"]) == {"last:1500", "last:3000"}
+    assert refit.details["window"] == judged.details["window"] == recipe["data"]["window"]
     wait_for(lambda: _served_version(srv, traffic) == promoted, timeout=30)
 
     timeline = cli("loop", "history", "elec", "--json")
@@ -147,6 +153,46 @@ def test_worse_challenger_is_rejected_with_reasons(
     assert event.version == str(worse.version)
     assert any("FAILED" in r for r in event.details["reasons"])
     assert world.registry.get_version("elec", alias="production").version == good
+
+
+def test_retrain_among_candidate_windows_keeps_the_best_on_the_holdout(
+    world: Any, home: Path, electricity_frame: pd.DataFrame, cli: Any
+) -> None:
+    _register_first(world, electricity_frame, home)
+    # The older 3,000 new rows carry flipped labels: only the short window learns the truth.
+    new = electricity_frame.iloc[4000:8000].copy()
+    new.loc[new.index[:3000], "class"] = 1 - new["class"].iloc[:3000]
+    holdout = electricity_frame.iloc[8000:9000]
+    info = retrain(
+        "elec",
+        new,
+        window=["last:4000", "last:1000"],
+        holdout=holdout,
+        metric="accuracy",
+        base=1,
+        registry=world.registry,
+        store=world.store(),
+    )
+    recipe = world.registry.load("elec", version=info.version).recipe
+    assert recipe["data"]["window"] == "last:1000" and recipe["data"]["rows"] == 1000
+    event = world.store().events("elec", kinds="retrain")[-1]
+    scores = event.details["candidates"]
+    assert event.details["window"] == "last:1000" and event.details["metric"] == "accuracy"
+    assert scores["last:1000"] > scores["last:4000"] + 0.2, scores
+    assert "the best accuracy on 1000 held-out rows" in str(info.description)
+
+    # The same from the command line; several windows without a holdout is refused.
+    new.to_csv(home / "new.csv", index=False)
+    holdout.to_csv(home / "holdout.csv", index=False)
+    windows = ["--window", "last:4000", "--window", "last:1000"]
+    done = cli("retrain", "elec", "--data", str(home / "new.csv"), *windows, "--base", "1",
+               "--holdout", str(home / "holdout.csv"), "--json")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    chosen = world.registry.load("elec", version=json.loads(done.stdout)["version"]).recipe
+    assert chosen["data"]["window"] == "last:1000"
+    refused = cli("retrain", "elec", "--data", str(home / "new.csv"), *windows, "--base", "1")
+    assert refused.returncode == 1
+    assert "holdout" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
 
 
 def test_guard_rolls_back_a_promoted_model_that_does_worse_live(
@@ -206,7 +252,10 @@ def test_a_crash_between_retrain_and_promotion_leaves_a_consistent_state(
     monkeypatch.undo()
     step = run_once("elec", policy, registry=world.registry, store=store, log_dir=world.log_dir)
     assert any("carrying on" in n for n in step.notes)
-    assert world.registry.get_version("elec", alias="production").version == challenger
+    # The leftover challenger passed and was refitted on its own window before promotion.
+    production = world.registry.get_version("elec", alias="production").version
+    windows = {int(e.version): e.details["window"] for e in store.events("elec", kinds="retrain")}
+    assert production == challenger + 1 and windows[production] == windows[challenger]
 
 
 def test_a_long_running_loop_waits_for_approval_and_approve_promotes(

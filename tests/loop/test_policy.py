@@ -120,6 +120,9 @@ def test_guard_rolls_back_within_its_window_only() -> None:
             4,
             ["triggers.performance.baseline", "'drop'"],
         ),
+        ("cooldown: 1d\ndata: []\n", 2, ["data", "empty list"]),
+        ("data: [last:500, last:50x]\n", 1, ["data", "last:N"]),
+        ("cooldown: 1d\ndata: [last:500, last:500]\n", 2, ["data", "differ"]),
     ],
     ids=[
         "unknown-key",
@@ -130,6 +133,9 @@ def test_guard_rolls_back_within_its_window_only() -> None:
         "yaml",
         "live-baseline-rows-window",
         "live-baseline-without-drop",
+        "no-windows",
+        "bad-candidate-window",
+        "same-window-twice",
     ],
 )
 def test_invalid_policy_names_the_line(text: str, line: int, words: list[str]) -> None:
@@ -165,6 +171,12 @@ def test_schedule_shorthand_and_invalid_max_age() -> None:
     with pytest.raises(PolicyError) as caught:
         Policy.from_yaml("triggers:\n  schedule: {every: 7d, max_age: 3d}\n", source="loop.yaml")
     assert "loop.yaml, line 2" in str(caught.value) and "max_age" in str(caught.value)
+
+
+def test_data_is_one_window_or_a_list_of_candidates() -> None:
+    assert Policy().windows == ("all",)
+    assert Policy.from_yaml("data: last:500").windows == ("last:500",)
+    assert Policy.from_yaml("data: [last:500, all]").windows == ("last:500", "all")
 
 
 def test_gate_tolerance_lets_a_slightly_worse_challenger_pass() -> None:

@@ -32,7 +32,14 @@ app.add_typer(loop_app, name="loop")
 def retrain(
     name: str = typer.Argument(..., help="The registered model."),
     data: Path = typer.Option(..., "--data", help="New labeled rows (CSV or Parquet)."),
-    window: str = typer.Option("all", help="all | last:N | since:YYYY-MM-DD"),
+    window: list[str] = typer.Option(
+        ["all"],
+        help="all | last:N | since:YYYY-MM-DD; repeat it for candidates judged on --holdout.",
+    ),
+    holdout: Path | None = typer.Option(
+        None, help="Labeled rows newer than --data, to choose among several windows on."
+    ),
+    metric: str | None = typer.Option(None, help="What the candidates are ranked by."),
     base: str = typer.Option("production", help="Version or alias whose recipe is retrained."),
     alias: str = typer.Option("challenger", help="Alias of the new version."),
     time_column: str | None = typer.Option(None, help="Column with each row's time (since:)."),
@@ -41,7 +48,16 @@ def retrain(
     """Retrain a version's recipe on new data and register it as a challenger."""
     from modelcycle.loop import retrain as retrain_model
 
-    info = retrain_model(name, data, window=window, base=base, alias=alias, time_column=time_column)
+    info = retrain_model(
+        name,
+        data,
+        window=window,
+        holdout=holdout,
+        metric=metric,
+        base=base,
+        alias=alias,
+        time_column=time_column,
+    )
     if json_out:
         typer.echo(dumps({"model": info.name, "version": info.version, "aliases": info.aliases}))
         return

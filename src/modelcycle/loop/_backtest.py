@@ -27,7 +27,7 @@ from modelcycle.exceptions import ParameterError
 from modelcycle.learn import make_recipe, score
 from modelcycle.loop._gate import judge
 from modelcycle.loop._policy import LoopState, Observation, Policy, load_policy, parse_duration
-from modelcycle.loop._window import Window, apply_window, fit_recipe, parse_window
+from modelcycle.loop._window import Window, apply_window, choose_window, fit_recipe, parse_window
 from modelcycle.monitor import detect_drift
 
 __all__ = ["BacktestResult", "backtest"]
@@ -48,8 +48,10 @@ class BacktestResult:
         The metric reported (the policy's: accuracy, or R² for regression, by default).
     batches
         One row per report batch: ``start``, ``end``, ``rows``, then per strategy its score on
-        the batch and how many times it retrained (``<strategy>_retrains``) and put a new
-        model in service (``<strategy>_promotions``) during it.
+        the batch and how many times it retrained (``<strategy>_retrains``), fitted a
+        model (``<strategy>_fits``: a policy's retrain fits a challenger per candidate
+        window, and again when the gate refits) and put a new model in service
+        (``<strategy>_promotions``) during it.
     overall
         Each strategy's metric over every replayed row at once.
     decisions
@@ -66,7 +68,8 @@ class BacktestResult:
     settings: dict[str, Any] = field(default_factory=dict)
 
     def summary(self) -> pd.DataFrame:
-        """Per strategy: mean and worst batch score, score over all rows, retrains, promotions."""
+        """Per strategy: mean and worst batch score, score over all rows, retrains, model fits
+        and promotions."""
         rows = []
         for name in STRATEGIES:
             values = self.batches[name]
@@ -77,6 +80,7 @@ class BacktestResult:
                     f"overall {self.metric}": self.overall.get(name, math.nan),
                     f"worst batch {self.metric}": float(values.min()),
                     "retrains": int(self.batches[f"{name}_retrains"].sum()),
+                    "fits": int(self.batches[f"{name}_fits"].sum()),
                     "promotions": int(self.batches[f"{name}_promotions"].sum()),
                 }
             )
@@ -175,6 +179,7 @@ class _Strategy:
     since_row: int
     last_retrain: datetime
     retrains: list[int] = field(default_factory=list)
+    fits: list[int] = field(default_factory=list)  # the row at each model fit
     promotions: list[int] = field(default_factory=list)
     previous: tuple[Any, dict[str, Any], int] | None = None
     served: int = 0  # rows before this one hold the serving champions' predictions
@@ -209,7 +214,7 @@ class _Replay:
     recipe: dict[str, Any]
     rules: Policy
     metric: str
-    window: Window
+    windows: tuple[Window, ...]  # the first is the periodic strategy's
 
 
 def backtest(
@@ -255,8 +260,8 @@ def backtest(
     batch
         Span of the batches each strategy is scored on (the table and the plot).
     period
-        How often the periodic strategy retrains, on the policy's data window, promoting
-        without a gate (the usual cron job).
+        How often the periodic strategy retrains, on the policy's data window (the first,
+        when it lists candidates), promoting without a gate (the usual cron job).
     family, params
         The model family (a Learner family) and its hyperparameters: the one recipe every
         strategy starts from and retrains.
@@ -292,7 +297,8 @@ def backtest(
     )
     metric = rules.metric_for(str(table.task))
     times = np.asarray(stamps, dtype="datetime64[us]")
-    replay = _Replay(table, stamps, times, recipe, rules, metric, parse_window(rules.data))
+    windows = tuple(parse_window(w) for w in rules.windows)
+    replay = _Replay(table, stamps, times, recipe, rules, metric, windows)
     every = parse_duration(period)
 
     # Every strategy starts from the same model; its baseline is judged on held-out rows.
@@ -311,9 +317,10 @@ def backtest(
         periodic = strategies["periodic"]
         if now - periodic.last_retrain >= every:
             periodic.serve(table, hi)
-            rows = Table(apply_window(replay.window, table.frame.iloc[:hi]), table.schema)
+            rows = Table(apply_window(windows[0], table.frame.iloc[:hi]), table.schema)
             periodic.last_retrain = now
             periodic.retrains.append(hi)
+            periodic.fits.append(hi)
             periodic.replace_champion(fit_recipe(recipe, rows), reference, hi)
         state, record = _policy_step(replay, strategies["policy"], state, hi, now)
         decisions.append(record)
@@ -337,7 +344,7 @@ def backtest(
             "step": _span_text(parse_duration(step)),
             "periodic every": _span_text(every),
             "family": family,
-            "window": str(replay.window),
+            "window": ", ".join(map(str, windows)),
             "seconds": round(time.perf_counter() - started, 1),
         },
     )
@@ -445,41 +452,50 @@ class _Verdict:
 
 def _challenge(replay: _Replay, strategy: _Strategy, hi: int) -> _Verdict:
     """Train a challenger and judge it on rows the champion served but never learned from."""
-    gate = replay.rules.gate
-    rows = apply_window(replay.window, replay.table.frame.iloc[:hi])
-    # Judged on the newest half of what the champion served: the challenger learns from
-    # everything before, so it is fresher than the champion by that much, which is what a
-    # retrain is for (a holdout of all the champion's traffic would leave it nothing newer).
-    held = min(int(len(rows) * gate.holdout), (hi - strategy.since_row) // 2)
+    gate, schema = replay.rules.gate, replay.table.schema
+    frame = replay.table.frame.iloc[:hi]
+    # Judged on the newest half of what the champion served (as ``loop run`` does): the
+    # challenger learns from everything before, so it is fresher than the champion by that
+    # much, which is what a retrain is for (a holdout of all the champion's traffic would
+    # leave it nothing newer).
+    held = min(int(hi * gate.holdout), (hi - strategy.since_row) // 2)
     if held < gate.min_rows:
         return _Verdict(
             False, f"not judged: {held} rows served by the champion, the gate needs {gate.min_rows}"
         )
-    schema = replay.table.schema
-    train = Table(rows.iloc[:-held].reset_index(drop=True), schema)
-    holdout = Table(rows.iloc[-held:].reset_index(drop=True), schema)
-    challenger = fit_recipe(replay.recipe, train)
+    holdout = Table(frame.iloc[-held:].reset_index(drop=True), schema)
+    choice = choose_window(
+        replay.recipe,
+        replay.windows,
+        lambda window: Table(apply_window(window, frame.iloc[:-held]), schema),
+        holdout,
+        replay.metric,
+    )
+    strategy.fits.extend([hi] * len(replay.windows))
     result = judge(
         strategy.pipeline,
-        challenger,
+        choice.pipeline,
         holdout,
         primary=replay.metric,
         margin=gate.threshold,
         guardrails=gate.guardrails(),
         checks={k: v.model_dump() for k, v in gate.checks.items()},
     )
+    outcome = "promoted" if result.passed else "rejected"
     verdict = _Verdict(
         result.passed,
-        "promoted" if result.passed else "rejected",
+        f"{outcome} (window {choice.window})" if len(replay.windows) > 1 else outcome,
         result.reasons,
         result.champion_metrics.get(replay.metric),
         result.challenger_metrics.get(replay.metric),
     )
     if result.passed:
         strategy.serve(replay.table, hi)
+        challenger, train = choice.pipeline, choice.table
         if gate.refit:
-            train = Table(rows, schema)
+            train = Table(apply_window(choice.window, frame), schema)
             challenger = fit_recipe(replay.recipe, train)
+            strategy.fits.append(hi)
         strategy.replace_champion(challenger, profile_table(train), hi)
     return verdict
 
@@ -499,6 +515,7 @@ def _report(
         for name, s in strategies.items():
             row[name] = _metric(part, s.predictions[lo:hi], replay.metric)
             row[f"{name}_retrains"] = sum(lo < r <= hi for r in s.retrains)
+            row[f"{name}_fits"] = sum(lo < r <= hi for r in s.fits)
             row[f"{name}_promotions"] = sum(lo < r <= hi for r in s.promotions)
         rows.append(row)
     return pd.DataFrame(rows)

@@ -21,8 +21,8 @@ import pandas as pd
 
 from modelcycle.data import Table, Task, load_table
 from modelcycle.exceptions import ParameterError
-from modelcycle.learn import METRICS, score
-from modelcycle.loop._window import training_table, version_ref
+from modelcycle.learn import METRICS
+from modelcycle.loop._window import evaluate, training_table, version_ref
 from modelcycle.registry import Registry
 from modelcycle.store import MetadataStore
 
@@ -271,18 +271,13 @@ def compare_versions(
 
 def _evaluate(pipeline: Any, table: Table) -> tuple[dict[str, float], float]:
     """Every metric of the task on ``table``, and the best time per row in milliseconds."""
-    X, y = table.X, table.y
     timings = []
     for _ in range(3):  # the best of three: the least disturbed by other processes
         started = time.perf_counter()
-        predicted = pipeline.predict(X)
+        predicted = pipeline.predict(table.X)
         timings.append(time.perf_counter() - started)
-    ms_per_row = 1000 * min(timings) / max(1, len(X))
-    if table.task is Task.REGRESSION:
-        return score(table.task, y, predicted), ms_per_row
-    proba = pipeline.predict_proba(X) if hasattr(pipeline, "predict_proba") else None
-    classes = list(getattr(pipeline, "classes_", table.schema.classes)) or None
-    return score(table.task, y, predicted, proba, classes), ms_per_row
+    ms_per_row = 1000 * min(timings) / max(1, len(table))
+    return evaluate(pipeline, table, predicted=predicted), ms_per_row
 
 
 def _size(pipeline: Any) -> float:

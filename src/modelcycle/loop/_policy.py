@@ -197,12 +197,13 @@ class Bound(_Strict):
 class Gate(_Strict):
     """How a challenger is judged against the champion on the newest labeled rows.
 
-    The challenger learns from the window's rows except the newest ``holdout`` share, on
-    which both models are scored. The primary metric must improve by ``margin`` (default 0:
-    a tie passes); with ``tolerance`` a challenger no worse than the champion by more than
-    that passes too (a fresher model within noise of the old one replaces it). With
-    ``refit`` a challenger that passes is fitted once more on every row of the window (the
-    held-out ones included) before it is promoted.
+    Both models are scored on the newest ``holdout`` share of the labeled rows (at most half
+    of what the champion served); the challenger learns from the window's rows before them
+    (with candidate windows, from the one whose model scores best on those rows). The
+    primary metric must improve by ``margin`` (default 0: a tie passes); with ``tolerance``
+    a challenger no worse than the champion by more than that passes too (a fresher model
+    within noise of the old one replaces it). With ``refit`` a challenger that passes is
+    fitted once more on its window's rows, the held-out ones included, before it is promoted.
     """
 
     metric: str | None = None
@@ -289,7 +290,7 @@ class Policy(_Strict):
 
     metric: str | None = None
     triggers: Triggers = Field(default_factory=lambda: Triggers(drift=DriftTrigger()))
-    data: str = "all"
+    data: str | list[str] = "all"
     gate: Gate = Field(default_factory=lambda: Gate())
     action: Literal["promote", "approve"] = "promote"
     cooldown: Duration = timedelta(days=1)
@@ -301,11 +302,21 @@ class Policy(_Strict):
 
     @field_validator("data")
     @classmethod
-    def _data(cls, value: str) -> str:
+    def _data(cls, value: str | list[str]) -> str | list[str]:
         from modelcycle.loop._window import parse_window
 
-        parse_window(value)
+        windows = [value] if isinstance(value, str) else value
+        if not windows:
+            raise ValueError("a window, or a list of candidate windows, not an empty list")
+        names = [str(parse_window(w)) for w in windows]
+        if len(set(names)) < len(names):
+            raise ValueError(f"candidate windows that differ, not {names}")
         return value
+
+    @property
+    def windows(self) -> tuple[str, ...]:
+        """The retrain windows: one, or candidates the retrain chooses among on the holdout."""
+        return (self.data,) if isinstance(self.data, str) else tuple(self.data)
 
     # -- reading ----------------------------------------------------------------------------
 

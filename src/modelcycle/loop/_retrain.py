@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from modelcycle.data import Table, load_table, profile_table
+from modelcycle.exceptions import ParameterError
 from modelcycle.loop._window import (
     Window,
     apply_window,
-    fit_recipe,
+    choose_window,
     original_rows,
     parse_window,
     training_table,
@@ -32,7 +34,9 @@ def retrain(
     name: str,
     data: Table | pd.DataFrame | str | Path,
     *,
-    window: str | Window = "all",
+    window: str | Window | Sequence[str | Window] = "all",
+    holdout: Table | pd.DataFrame | str | Path | None = None,
+    metric: str | None = None,
     base: int | str = "production",
     alias: str | None = "challenger",
     time_column: str | None = None,
@@ -60,7 +64,13 @@ def retrain(
         ``"all"``: the original training data (when the recipe's source file is still
         readable) followed by ``data``; ``"last:N"``: the newest N of those rows (a sliding
         window); ``"since:YYYY-MM-DD"``: the rows of ``data`` at or after the date (needs
-        ``time_column``).
+        ``time_column``). Or a list of candidate windows: one model is fitted per window
+        and the one that scores best on ``holdout`` is registered (a tie keeps the earlier).
+    holdout
+        Labeled rows newer than ``data`` (none of the candidates learns from them), needed
+        with several windows.
+    metric
+        What the candidates are ranked by (default: the task's metric).
     base
         The version (number or alias) whose recipe is retrained.
     alias
@@ -83,24 +93,34 @@ def retrain(
     ('challenger',)
     """
     registry = registry if registry is not None else Registry()
-    parsed = parse_window(window)
+    candidates = [window] if isinstance(window, str | Window) else list(window)
+    if not candidates:
+        raise ParameterError("window", "retrain", "a window or a list of windows", window)
+    parsed = [parse_window(w) for w in candidates]
     parent = registry.get_version(name, **version_ref(base))
     loaded = registry.load(name, version=parent.version)
     recipe = loaded.recipe
-    new = _frame(data, recipe.get("target"))
-    original = original_rows(recipe) if parsed.kind != "since" else None
-    frame = apply_window(parsed, new, original, time_column=time_column)
-    table = training_table(recipe, frame, None)
-    pipeline = fit_recipe(recipe, table)
+    target = recipe.get("target")
+    new = _frame(data, target)
+    original = original_rows(recipe) if any(w.kind != "since" for w in parsed) else None
+
+    def rows(chosen: Window) -> Table:
+        frame = apply_window(chosen, new, original, time_column=time_column)
+        return training_table(recipe, frame, None)
+
+    held = None if holdout is None else training_table(recipe, _frame(holdout, target), None)
+    choice = choose_window(recipe, parsed, rows, held, metric)
+    table = choice.table
+    with_original = original is not None and choice.window.kind != "since"
     info = registry.register(
         name,
-        pipeline,
+        choice.pipeline,
         run_id=None,
-        recipe=child_recipe(recipe, table, parent.version, parsed, original is not None),
+        recipe=child_recipe(recipe, table, parent.version, choice.window, with_original),
         input_example=table.X.head(_EXAMPLE_ROWS),
         reference_profile=profile_table(table),
         description=description
-        or f"Retrained from version {parent.version} on {len(table)} rows (window {parsed}).",
+        or f"Retrained from version {parent.version} on {len(table)} rows ({choice.describe()}).",
     )
     if alias:
         info = registry.set_alias(name, alias, info.version)
@@ -112,10 +132,11 @@ def retrain(
             version=info.version,
             details={
                 "parent_version": parent.version,
-                "window": str(parsed),
+                "window": str(choice.window),
+                **({"candidates": choice.scores, "metric": choice.metric} if choice.scores else {}),
                 "rows": len(table),
                 "new_rows": len(new),
-                "original_rows": 0 if original is None else len(original),
+                "original_rows": len(original) if with_original and original is not None else 0,
                 "alias": alias,
             },
         )

@@ -159,7 +159,7 @@ def run_once(
         return _roll_back(ctx, result)
     if decision.action != "retrain":
         return result
-    challenger = _retrain(ctx, champion)
+    challenger = _retrain(ctx, champion, metric)
     if challenger is None:
         return result
     gate, promoted = _judge_and_promote(ctx, champion, challenger, metric)
@@ -355,7 +355,7 @@ def _observe(ctx: _Context, champion: LoadedModel, state: LoopState) -> Observat
     )
 
 
-def _retrain(ctx: _Context, champion: LoadedModel) -> int | None:
+def _retrain(ctx: _Context, champion: LoadedModel, metric: str) -> int | None:
     """Register a challenger trained on everything but the newest rows the champion served."""
     rows = _labeled(ctx, champion)
     served = rows[rows["version"].astype(str) == str(champion.version)]
@@ -375,10 +375,13 @@ def _retrain(ctx: _Context, champion: LoadedModel) -> int | None:
             at=ctx.now,
         )
         return None
+    # With candidate windows, each is judged on the rows the gate will hold out next.
     info = retrain(
         ctx.name,
         _as_training(champion, rows.iloc[:-held]),
-        window=ctx.policy.data,
+        window=ctx.policy.windows,
+        holdout=_as_training(champion, rows.iloc[-held:]),
+        metric=metric,
         base=champion.version,
         registry=ctx.registry,
         store=ctx.store,
@@ -412,10 +415,13 @@ def _judge_and_promote(
         return gate, None
     target = challenger
     if gate_rules.refit:
+        # Not aliased @challenger: the next step must not take the refit for a challenger
+        # that was never judged (it would judge it against itself and refit it again).
         target = retrain(
             ctx.name,
             _as_training(champion, rows),
-            window=ctx.policy.data,
+            window=_window_of(ctx, challenger),
+            alias=None,
             base=champion.version,
             registry=ctx.registry,
             store=ctx.store,
@@ -507,6 +513,14 @@ def _unjudged(ctx: _Context) -> int | None:
     except RegistryError:
         return None
     return version if current == version else None
+
+
+def _window_of(ctx: _Context, version: int) -> str:
+    """The window ``version`` was retrained on (the one chosen among the policy's candidates)."""
+    for event in reversed(ctx.store.events(ctx.name, kinds=("retrain",), limit=20)):
+        if event.version is not None and int(event.version) == version:
+            return str(event.details.get("window", ctx.policy.windows[0]))
+    return ctx.policy.windows[0]
 
 
 def _labeled(ctx: _Context, champion: LoadedModel, since: datetime | None = None) -> pd.DataFrame:

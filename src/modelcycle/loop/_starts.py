@@ -44,13 +44,13 @@ class StartsResult:
     results: list[BacktestResult] = field(default_factory=list)
 
     def summary(self) -> pd.DataFrame:
-        """One row per start: each strategy's mean batch score, the retrains of periodic and
-        policy, and the policy's lead over periodic retraining (negative: behind)."""
+        """One row per start: each strategy's mean batch score, the policy's lead over periodic
+        retraining (negative: behind), and the retrains and model fits of both."""
         rows = []
         for start, result in zip(self.starts, self.results, strict=True):
             table = result.summary()
             score = table[f"mean {self.metric}"]
-            retrains = table["retrains"].astype(int)
+            retrains, fits = table["retrains"].astype(int), table["fits"].astype(int)
             rows.append(
                 {
                     "start row": start,
@@ -60,6 +60,8 @@ class StartsResult:
                     "policy − periodic": float(score["policy"] - score["periodic"]),
                     "periodic retrains": int(retrains["periodic"]),
                     "policy retrains": int(retrains["policy"]),
+                    "periodic fits": int(fits["periodic"]),
+                    "policy fits": int(fits["policy"]),
                 }
             )
         return pd.DataFrame(rows)
@@ -67,7 +69,7 @@ class StartsResult:
     def verdict(self) -> dict[str, Any]:
         """Over the starts: the mean lead over periodic retraining, its spread, on how many
         starts the policy was at least as good with fewer retrains, and its share of the
-        periodic strategy's retrains."""
+        periodic strategy's retrains and model fits."""
         table = self.summary()
         lead = table["policy − periodic"]
         fewer = table["policy retrains"] < table["periodic retrains"]
@@ -80,6 +82,7 @@ class StartsResult:
             "retrain share": float(
                 table["policy retrains"].sum() / max(1, table["periodic retrains"].sum())
             ),
+            "fit share": float(table["policy fits"].sum() / max(1, table["periodic fits"].sum())),
         }
 
     def figure(self) -> Any:

@@ -1,12 +1,14 @@
 """Which rows a retrain learns from (``all``, ``last:N``, ``since:DATE``), and fitting a recipe.
 
 Shared by :func:`~modelcycle.loop.retrain` (registry) and the backtest (in memory), so both
-build the training table of a challenger the same way.
+build the training table of a challenger the same way, and choose among candidate windows the
+same way: fit one model per window and keep the one that scores best on held-out rows.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -14,14 +16,17 @@ from typing import Any, Literal
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from modelcycle.data import Schema, Table, load_table
+from modelcycle.data import Schema, Table, Task, load_table
 from modelcycle.exceptions import ColumnNotFoundError, ParameterError
-from modelcycle.learn import pipeline_from_recipe
+from modelcycle.learn import default_metric, is_better, pipeline_from_recipe, score
 
 __all__ = [
     "Window",
+    "WindowChoice",
     "apply_window",
     "as_classes",
+    "choose_window",
+    "evaluate",
     "fit_recipe",
     "parse_window",
     "recipe_schema",
@@ -128,6 +133,82 @@ def fit_recipe(recipe: dict[str, Any], table: Table) -> Pipeline:
     pipeline = pipeline_from_recipe(recipe)
     pipeline.fit(table.X, table.y)
     return pipeline
+
+
+def evaluate(
+    pipeline: Any,
+    table: Table,
+    *,
+    metrics: Sequence[str] | None = None,
+    predicted: Any = None,
+) -> dict[str, float]:
+    """The task's metrics (or only ``metrics``) of a fitted pipeline on a labeled table."""
+    predicted = pipeline.predict(table.X) if predicted is None else predicted
+    if table.task is Task.REGRESSION:
+        return score(table.task, table.y, predicted, metrics=metrics)
+    proba = pipeline.predict_proba(table.X) if hasattr(pipeline, "predict_proba") else None
+    classes = list(getattr(pipeline, "classes_", table.schema.classes)) or None
+    return score(table.task, table.y, predicted, proba, classes, metrics=metrics)
+
+
+@dataclass(frozen=True)
+class WindowChoice:
+    """The window a retrain learned from, its fitted pipeline and rows, and, when it was
+    chosen among candidates, each candidate's score on the held-out rows."""
+
+    window: Window
+    pipeline: Pipeline
+    table: Table
+    metric: str | None = None
+    scores: dict[str, float] = field(default_factory=dict)
+    held_out: int = 0
+
+    def describe(self) -> str:
+        """``"window last:2000"``, with the candidates' scores when there were several."""
+        if not self.scores:
+            return f"window {self.window}"
+        scores = ", ".join(f"{w} {v:.4f}" for w, v in self.scores.items())
+        return (
+            f"window {self.window}, the best {self.metric} on {self.held_out} held-out rows "
+            f"({scores})"
+        )
+
+
+def choose_window(
+    recipe: dict[str, Any],
+    windows: Sequence[str | Window],
+    rows: Callable[[Window], Table],
+    holdout: Table | None = None,
+    metric: str | None = None,
+) -> WindowChoice:
+    """Fit ``recipe`` on each window's rows (``rows(window)``) and keep the best on ``holdout``.
+
+    One window is simply fitted. Several need ``holdout``, labeled rows none of them learned
+    from; ``metric`` defaults to the task's. A tie keeps the earlier window, so list the
+    preferred one first.
+    """
+    parsed = [parse_window(w) for w in windows]
+    if len(parsed) == 1:
+        table = rows(parsed[0])
+        return WindowChoice(parsed[0], fit_recipe(recipe, table), table)
+    if holdout is None or len(holdout) == 0:
+        raise ParameterError(
+            "holdout",
+            "retrain",
+            "labeled rows, newer than every window, to choose among several windows on",
+            holdout,
+        )
+    metric = metric or default_metric(holdout.task)
+    best: WindowChoice | None = None
+    scores: dict[str, float] = {}
+    for window in parsed:
+        table = rows(window)
+        pipeline = fit_recipe(recipe, table)
+        scores[str(window)] = evaluate(pipeline, holdout, metrics=[metric])[metric]
+        if best is None or is_better(metric, scores[str(window)], scores[str(best.window)]):
+            best = WindowChoice(window, pipeline, table)
+    assert best is not None
+    return WindowChoice(best.window, best.pipeline, best.table, metric, scores, len(holdout))
 
 
 def original_rows(recipe: dict[str, Any]) -> pd.DataFrame | None:
