@@ -179,7 +179,7 @@ def test_retrain_among_candidate_windows_keeps_the_best_on_the_holdout(
     scores = event.details["candidates"]
     assert event.details["window"] == "last:1000" and event.details["metric"] == "accuracy"
     assert scores["last:1000"] > scores["last:4000"] + 0.2, scores
-    assert "the best accuracy on 1000 held-out rows" in str(info.description)
+    assert "window last:1000; accuracy on 1000 held-out rows: last:4000 " in str(info.description)
 
     # The same from the command line; several windows without a holdout is refused.
     new.to_csv(home / "new.csv", index=False)

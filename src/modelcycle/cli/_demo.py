@@ -32,7 +32,8 @@ _DEMO_POLICY = """\
 triggers:
   drift: {status: Drift}
   performance: {drop: 0.05, min_rows: 200}
-data: all
+# two candidate windows: the retrain keeps the one whose model does better on the newest rows
+data: [all, last:2000]
 gate: {margin: 0.0, holdout: 0.25, min_rows: 200}
 action: promote
 cooldown: 1h
@@ -133,6 +134,7 @@ def _learn(path: Path, name: str) -> int:
 
 def _loop(name: str, policy: Path) -> Any:
     from modelcycle.loop._run import run_once
+    from modelcycle.registry import Registry
 
     _step(5, "monitor + decide: check the window of traffic against the policy")
     step = run_once(name, policy)
@@ -141,6 +143,8 @@ def _loop(name: str, policy: Path) -> Any:
     console.print(f"   decision: [bold]{step.decision.action}[/]")
     if step.challenger is not None:
         _step(6, f"retrain: version {step.challenger} registered @challenger")
+        description = Registry().get_version(name, version=step.challenger).description
+        console.print(f"   {description}", highlight=False)
     if step.gate is not None:
         verdict = "[green]passed[/]" if step.gate.passed else "[red]rejected[/]"
         _step(7, f"gate on the newest {step.gate.rows} labeled rows: {verdict}")

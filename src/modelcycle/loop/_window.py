@@ -168,10 +168,7 @@ class WindowChoice:
         if not self.scores:
             return f"window {self.window}"
         scores = ", ".join(f"{w} {v:.4f}" for w, v in self.scores.items())
-        return (
-            f"window {self.window}, the best {self.metric} on {self.held_out} held-out rows "
-            f"({scores})"
-        )
+        return f"window {self.window}; {self.metric} on {self.held_out} held-out rows: {scores}"
 
 
 def choose_window(
