@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from modelcycle.data import Validation, load_table, profile_table
+from modelcycle.exceptions import ParameterError
 from modelcycle.learn import make_recipe, pipeline_from_recipe
 from modelcycle.loop import PARENT_KEY, compare_versions, retrain
 from modelcycle.loop._run import run_once
@@ -193,6 +194,9 @@ def test_retrain_among_candidate_windows_keeps_the_best_on_the_holdout(
     refused = cli("retrain", "elec", "--data", str(home / "new.csv"), *windows, "--base", "1")
     assert refused.returncode == 1
     assert "holdout" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    with pytest.raises(ParameterError, match="'accuracy'"):
+        retrain("elec", new, window=windows[1::2], holdout=holdout, metric="rmse", base=1,
+                registry=world.registry, store=world.store())  # fmt: skip
 
 
 def test_guard_rolls_back_a_promoted_model_that_does_worse_live(

@@ -68,7 +68,7 @@ def retrain(
         and the one that scores best on ``holdout`` is registered (a tie keeps the earlier).
     holdout
         Labeled rows newer than ``data`` (none of the candidates learns from them), needed
-        with several windows.
+        with several windows; with one, its score is recorded.
     metric
         What the candidates are ranked by (default: the task's metric).
     base

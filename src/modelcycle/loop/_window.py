@@ -18,7 +18,7 @@ from sklearn.pipeline import Pipeline
 
 from modelcycle.data import Schema, Table, Task, load_table
 from modelcycle.exceptions import ColumnNotFoundError, ParameterError
-from modelcycle.learn import default_metric, is_better, pipeline_from_recipe, score
+from modelcycle.learn import check_metric, default_metric, is_better, pipeline_from_recipe, score
 
 __all__ = [
     "Window",
@@ -180,22 +180,24 @@ def choose_window(
 ) -> WindowChoice:
     """Fit ``recipe`` on each window's rows (``rows(window)``) and keep the best on ``holdout``.
 
-    One window is simply fitted. Several need ``holdout``, labeled rows none of them learned
-    from; ``metric`` defaults to the task's. A tie keeps the earlier window, so list the
-    preferred one first.
+    Several windows need ``holdout``, labeled rows none of them learned from; with one, a
+    holdout only adds its score. ``metric`` defaults to the task's. A tie keeps the earlier
+    window, so list the preferred one first.
     """
     parsed = [parse_window(w) for w in windows]
-    if len(parsed) == 1:
+    if holdout is None or len(holdout) == 0:
+        if len(parsed) > 1:
+            raise ParameterError(
+                "holdout",
+                "retrain",
+                "labeled rows, newer than every window, to choose among several windows on",
+                holdout,
+            )
         table = rows(parsed[0])
         return WindowChoice(parsed[0], fit_recipe(recipe, table), table)
-    if holdout is None or len(holdout) == 0:
-        raise ParameterError(
-            "holdout",
-            "retrain",
-            "labeled rows, newer than every window, to choose among several windows on",
-            holdout,
-        )
-    metric = metric or default_metric(holdout.task)
+    metric = check_metric(
+        metric or default_metric(holdout.task), holdout.task, owner="retrain"
+    ).name
     best: WindowChoice | None = None
     scores: dict[str, float] = {}
     for window in parsed:
