@@ -156,6 +156,7 @@ def test_the_cli_replays_from_several_starts_and_refuses_zero(
     table = cli(*args, "--starts", "2", "--html", str(tmp_path / "s.html"))
     assert table.returncode == 0, table.stderr
     assert "policy − periodic: mean" in table.stdout and (tmp_path / "s.html").is_file()
+    assert "its model fits" in table.stdout
     bad = cli(*args, "--starts", "0")
     assert bad.returncode == 2 and "--starts" in bad.stderr and "Traceback" not in bad.stderr
     wrong = cli(*args, "--params", "n_estimators=100")

@@ -179,6 +179,12 @@ def test_data_is_one_window_or_a_list_of_candidates() -> None:
     assert Policy.from_yaml("data: [last:500, all]").windows == ("last:500", "all")
 
 
+def test_the_gate_holds_out_its_share_but_at_most_half_of_the_champions_traffic() -> None:
+    gate = Policy.from_yaml("gate: {holdout: 0.25}").gate
+    assert gate.held_rows(1000, 2000) == 250
+    assert gate.held_rows(1000, 301) == 150
+
+
 def test_gate_tolerance_lets_a_slightly_worse_challenger_pass() -> None:
     gate = Policy.from_yaml("gate: {margin: 0.01, tolerance: 0.03}").gate
     assert gate.threshold == pytest.approx(-0.02)

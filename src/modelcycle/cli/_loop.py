@@ -233,7 +233,8 @@ def _print_starts(runs: StartsResult, title: str) -> None:
         f"policy − periodic: mean {verdict['mean lead']:+.4f} (sd {verdict['lead std']:.4f}, "
         f"worst {verdict['worst lead']:+.4f}); at least as good with fewer retrains on "
         f"{verdict['as good with fewer retrains']} of {verdict['starts']} starts; "
-        f"{verdict['retrain share']:.0%} of the periodic retrains",
+        f"{verdict['retrain share']:.0%} of the periodic retrains and "
+        f"{verdict['fit share']:.1f}× its model fits",
         highlight=False,
     )
 

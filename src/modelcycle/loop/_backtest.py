@@ -458,7 +458,7 @@ def _challenge(replay: _Replay, strategy: _Strategy, hi: int) -> _Verdict:
     # challenger learns from everything before, so it is fresher than the champion by that
     # much, which is what a retrain is for (a holdout of all the champion's traffic would
     # leave it nothing newer).
-    held = min(int(hi * gate.holdout), (hi - strategy.since_row) // 2)
+    held = gate.held_rows(hi, hi - strategy.since_row)
     if held < gate.min_rows:
         return _Verdict(
             False, f"not judged: {held} rows served by the champion, the gate needs {gate.min_rows}"

@@ -241,6 +241,12 @@ class Gate(_Strict):
         """The least gain of the primary metric that passes: ``margin − tolerance``."""
         return self.margin - self.tolerance
 
+    def held_rows(self, labeled: int, served: int) -> int:
+        """How many of the newest labeled rows both models are judged on (and a challenger
+        does not learn from): the ``holdout`` share, at most half of what the champion served,
+        so the challenger still learns from part of the champion's traffic."""
+        return min(int(labeled * self.holdout), served // 2)
+
     def guardrails(self) -> dict[str, float]:
         """The guardrail limits :func:`~modelcycle.loop.compare_versions` takes."""
         limits = {

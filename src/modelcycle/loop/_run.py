@@ -356,10 +356,9 @@ def _observe(ctx: _Context, champion: LoadedModel, state: LoopState) -> Observat
 
 
 def _retrain(ctx: _Context, champion: LoadedModel, metric: str) -> int | None:
-    """Register a challenger trained on everything but the newest rows the champion served."""
-    rows = _labeled(ctx, champion)
-    served = rows[rows["version"].astype(str) == str(champion.version)]
-    held = min(int(len(rows) * ctx.policy.gate.holdout), len(served) // 2)
+    """Register a challenger trained on everything but the rows the gate holds out (with
+    candidate windows, the one whose model scores best on those rows)."""
+    rows, held = _held_out(ctx, champion)
     if held < ctx.policy.gate.min_rows:
         ctx.store.record_event(
             "decision",
@@ -375,7 +374,6 @@ def _retrain(ctx: _Context, champion: LoadedModel, metric: str) -> int | None:
             at=ctx.now,
         )
         return None
-    # With candidate windows, each is judged on the rows the gate will hold out next.
     info = retrain(
         ctx.name,
         _as_training(champion, rows.iloc[:-held]),
@@ -393,17 +391,14 @@ def _judge_and_promote(
     ctx: _Context, champion: LoadedModel, challenger: int, metric: str
 ) -> tuple[GateResult | None, int | None]:
     gate_rules = ctx.policy.gate
-    rows = _labeled(ctx, champion)
-    served = rows[rows["version"].astype(str) == str(champion.version)]
-    held = min(max(1, int(len(rows) * gate_rules.holdout)), len(served) // 2)
-    holdout = _as_training(champion, rows.iloc[len(rows) - held :]) if held else None
-    if holdout is None or len(holdout) < gate_rules.min_rows:
+    rows, held = _held_out(ctx, champion)
+    if held < gate_rules.min_rows:
         return None, None
     gate = compare_versions(
         ctx.name,
         champion.version,
         challenger,
-        holdout,
+        _as_training(champion, rows.iloc[-held:]),
         primary=metric,
         margin=gate_rules.threshold,
         guardrails=gate_rules.guardrails(),
@@ -513,6 +508,13 @@ def _unjudged(ctx: _Context) -> int | None:
     except RegistryError:
         return None
     return version if current == version else None
+
+
+def _held_out(ctx: _Context, champion: LoadedModel) -> tuple[pd.DataFrame, int]:
+    """The labeled rows, oldest first, and how many of the newest the gate judges on."""
+    rows = _labeled(ctx, champion)
+    served = int((rows["version"].astype(str) == str(champion.version)).sum()) if len(rows) else 0
+    return rows, ctx.policy.gate.held_rows(len(rows), served)
 
 
 def _window_of(ctx: _Context, version: int) -> str:

@@ -198,16 +198,16 @@ def choose_window(
     metric = check_metric(
         metric or default_metric(holdout.task), holdout.task, owner="retrain"
     ).name
-    best: WindowChoice | None = None
     scores: dict[str, float] = {}
+    best: tuple[Window, Pipeline, Table] | None = None
     for window in parsed:
         table = rows(window)
         pipeline = fit_recipe(recipe, table)
         scores[str(window)] = evaluate(pipeline, holdout, metrics=[metric])[metric]
-        if best is None or is_better(metric, scores[str(window)], scores[str(best.window)]):
-            best = WindowChoice(window, pipeline, table)
+        if best is None or is_better(metric, scores[str(window)], scores[str(best[0])]):
+            best = (window, pipeline, table)
     assert best is not None
-    return WindowChoice(best.window, best.pipeline, best.table, metric, scores, len(holdout))
+    return WindowChoice(*best, metric, scores, len(holdout))
 
 
 def original_rows(recipe: dict[str, Any]) -> pd.DataFrame | None:
